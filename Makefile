@@ -1,0 +1,101 @@
+# ofsrep — build, test, demo, bench.
+#
+#   make            build the daemon, tools and unit tests into build/
+#   make SANITIZE=1 the same with ASan+UBSan into build-asan/ (make asan)
+#   make test       deps + build + unit tests + integration tests on the lab
+#   make demo       deps + build + the lab and a walk through ofsrep's job
+#   make bench      data-path benchmark against a raw libnfs client
+#   make install    binaries, mount helper, man pages under $(DESTDIR)$(PREFIX)
+#
+# Every target that needs packages depends on `deps` (tools/install-deps.sh),
+# so a fresh Debian 12 machine needs nothing by hand.  pkg-config is
+# evaluated lazily (recursive variables) so that it runs after `deps`.
+
+PREFIX    ?= /usr/local
+SBINDIR   ?= /sbin
+MANDIR    ?= $(PREFIX)/share/man
+PKGS      := fuse3 libnfs liburing libxxhash
+
+ifeq ($(SANITIZE),1)
+BUILD     ?= build-asan
+OPT       := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else
+BUILD     ?= build
+OPT       := -O2
+endif
+
+CC        ?= cc
+CFLAGS_ALL = -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wshadow \
+             -Wno-unused-parameter -D_GNU_SOURCE -I. \
+             $(shell pkg-config --cflags $(PKGS)) $(CFLAGS)
+LDLIBS_ALL = $(shell pkg-config --libs $(PKGS)) -lpthread $(LDLIBS)
+LDFLAGS_ALL = $(OPT) $(LDFLAGS)
+
+LIB_SRCS  := $(filter-out fs/main.c,$(wildcard fs/*.c replica/*.c journal/*.c))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+TOOL_SRCS := $(wildcard tools/*.c)
+TOOL_BINS := $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
+TEST_SRCS := $(wildcard tests/unit/test_*.c)
+TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+HDRS      := $(wildcard fs/*.h replica/*.h journal/*.h)
+
+.PHONY: all deps asan test test-unit test-integration test-long demo bench \
+        install clean check-clean
+.DEFAULT_GOAL := all
+
+all: deps $(BUILD)/ofsrep $(TOOL_BINS) $(TEST_BINS)
+
+deps:
+	@./tools/install-deps.sh
+
+asan:
+	$(MAKE) SANITIZE=1 all
+
+$(BUILD)/%.o: %.c $(HDRS) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(BUILD)/libofsrep.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/ofsrep: $(BUILD)/fs/main.o $(BUILD)/libofsrep.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+$(TOOL_BINS): $(BUILD)/%: $(BUILD)/tools/%.o $(BUILD)/libofsrep.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+$(TEST_BINS): $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libofsrep.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL) -lcriterion
+
+# The README's test command.  Unit tests, then integration tests against the
+# lab (real ganesha, real FUSE), plain and under the sanitizer build.
+test: all
+	$(MAKE) SANITIZE=1 all
+	./tests/run-tests.sh $(BUILD) build-asan
+
+test-unit: all
+	./tests/run-tests.sh --unit-only $(BUILD)
+
+# Long randomized and fault runs, kept out of `make test`.
+test-long: all
+	OFSREP_LONG=1 ./tests/run-tests.sh $(BUILD)
+
+demo: all
+	./tools/demo.sh $(BUILD)
+
+bench: all
+	./tools/bench.sh $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 755 $(BUILD)/ofsrep $(DESTDIR)$(PREFIX)/bin/ofsrep
+	install -m 755 tools/ofsrep-lab $(DESTDIR)$(PREFIX)/bin/ofsrep-lab
+	# mount -t fuse.ofsrep runs mount.fuse3, which execs the `ofsrep` in PATH;
+	# mount.fuse.ofsrep makes `mount -t fuse.ofsrep` work without it.
+	install -m 755 tools/mount.fuse.ofsrep $(DESTDIR)$(SBINDIR)/mount.fuse.ofsrep
+	install -m 644 docs/ofsrep.8 $(DESTDIR)$(MANDIR)/man8/ofsrep.8
+
+clean:
+	rm -rf build build-asan
