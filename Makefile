@@ -15,6 +15,7 @@ PREFIX    ?= /usr/local
 SBINDIR   ?= /sbin
 MANDIR    ?= $(PREFIX)/share/man
 PKGS      := fuse3 libnfs liburing libxxhash
+VERSION   := 0.1.0
 
 ifeq ($(SANITIZE),1)
 BUILD     ?= build-asan
@@ -26,7 +27,7 @@ endif
 
 CC        ?= cc
 CFLAGS_ALL = -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wshadow \
-             -Wno-unused-parameter -D_GNU_SOURCE -I. \
+             -Wno-unused-parameter -D_GNU_SOURCE -DFUSE_USE_VERSION=34 -DOFSREP_VERSION=\"$(VERSION)\" -I. \
              $(shell pkg-config --cflags $(PKGS)) $(CFLAGS)
 LDLIBS_ALL = $(shell pkg-config --libs $(PKGS)) -lpthread $(LDLIBS)
 LDFLAGS_ALL = $(OPT) $(LDFLAGS)

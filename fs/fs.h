@@ -1,0 +1,160 @@
+/*
+ * fs.h — the filesystem's shared state and the async op context.
+ *
+ * One struct fs_ctx per mount, reached from every FUSE handler through
+ * fuse_req_userdata().  Every FUSE request that needs the server becomes a
+ * struct fs_op: it is the libnfs private_data (through its embedded
+ * rep_req) and carries everything needed to re-send the call after a
+ * connection loss, so the FUSE request buffer may be reused at once.  Each
+ * op ends in exactly one fuse_reply_* (op_reply_err or a success reply)
+ * followed by op_free.
+ */
+#ifndef OFSREP_FS_H
+#define OFSREP_FS_H
+
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "fs/inode.h"
+#include "fs/opts.h"
+#include "replica/export.h"
+#include "replica/loop.h"
+
+struct fs_ctx {
+	struct fs_opts opts;
+	struct fuse_session *se;
+	struct ev_loop loop;
+	struct rep_export primary;
+	struct rep_export secondary;	/* probed only, for now */
+	struct ino_table inodes;
+	struct fuse_buf fbuf;		/* FUSE receive buffer */
+	struct ev_token *fuse_tok;	/* armed poll on /dev/fuse */
+	uint64_t wb_max;		/* bytes, from opts.wb_max_mb */
+	uint64_t silly_seq;		/* hidden-name counter */
+	unsigned open_files;		/* open regular files, all inodes */
+};
+
+/* Hidden names for files unlinked while open (NFS "silly rename"). */
+#define FS_SILLY_PREFIX ".ofsrep-unlinked-"
+
+enum fs_op_kind { OP_GENERIC, OP_WRITE, OP_COMMIT_WAIT };
+
+struct fs_op {
+	struct rep_req rr;		/* first: libnfs private_data */
+	struct fs_ctx *fs;
+	fuse_req_t req;			/* NULL for internal ops */
+	struct ino *ino;		/* the object, or the parent dir */
+	struct ino *ino2;		/* second dir (rename) or link target */
+	struct ino *victim;		/* open file a remove/rename hides */
+	char *name;			/* owned copies of the names */
+	char *name2;
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	dev_t rdev;
+	int flags;			/* open flags / rename flags */
+	int to_set;			/* setattr mask */
+	struct stat attr;		/* setattr values */
+	off_t off;
+	size_t size;
+	char *data;			/* owned write payload / symlink */
+	struct fs_op *next;		/* commit-wait link */
+	void (*resume)(struct fs_op *op);	/* after a COMMIT wait */
+	struct fuse_file_info fi;
+	bool has_fi;
+	void *dir;			/* struct fs_dir for readdir */
+	struct wb_chunk *chunks;	/* COMMIT round: chunks it covers */
+	struct wb_chunk *cursor;	/* COMMIT round: next to re-send */
+	char verf[NFS3_WRITEVERFSIZE];	/* COMMIT round: server verifier */
+	int step;			/* multi-RPC ops: which call */
+};
+
+static inline struct fs_ctx *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+struct fs_op *op_new(fuse_req_t req, struct ino *ino,
+		     int (*send)(struct rep_req *, struct rpc_context *, rpc_cb),
+		     void (*done)(struct rep_req *, void *));
+void op_free(struct fs_op *op);
+void op_submit(struct fs_op *op);
+/* Re-targets @op at another RPC and submits it. */
+void op_chain(struct fs_op *op,
+	      int (*send)(struct rep_req *, struct rpc_context *, rpc_cb),
+	      void (*done)(struct rep_req *, void *));
+void op_reply_err(struct fs_op *op, int err);
+
+/* attr.c */
+int fs_nfs_errno(int nfsstat);
+void fs_fattr_to_stat(const struct fattr3 *fa, struct stat *st);
+void fs_sattr_init(struct sattr3 *sa);
+void fs_sattr_owner(struct sattr3 *sa, mode_t mode, uid_t uid, gid_t gid);
+/* Replies with an entry for (fh, attrs) or, if the server left either
+ * out, finishes with a LOOKUP of op->name in op->ino. */
+void fs_reply_entry(struct fs_op *op, const struct post_op_fh3 *fh,
+		    const struct post_op_attr *attr, bool is_create);
+void fs_entry_fill(struct fs_ctx *fs, struct fuse_entry_param *e,
+		   struct ino *ino, const struct fattr3 *fa);
+
+/* ops_entry.c, ops_file.c, ops_dir.c */
+extern const struct fuse_lowlevel_ops fs_ops;
+void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void fs_op_forget_multi(fuse_req_t req, size_t count,
+			struct fuse_forget_data *forgets);
+void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		   int to_set, struct fuse_file_info *fi);
+void fs_op_readlink(fuse_req_t req, fuse_ino_t ino);
+void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		 mode_t mode, dev_t rdev);
+void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		 mode_t mode);
+void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		   const char *name);
+void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		  fuse_ino_t newparent, const char *newname,
+		  unsigned int flags);
+void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		const char *newname);
+void fs_op_statfs(fuse_req_t req, fuse_ino_t ino);
+void fs_op_access(fuse_req_t req, fuse_ino_t ino, int mask);
+
+void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		  mode_t mode, struct fuse_file_info *fi);
+void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi);
+void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		 size_t size, off_t off, struct fuse_file_info *fi);
+void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_release(fuse_req_t req, fuse_ino_t ino,
+		   struct fuse_file_info *fi);
+void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		 struct fuse_file_info *fi);
+
+void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi);
+void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+		       off_t off, struct fuse_file_info *fi);
+void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino,
+		      struct fuse_file_info *fi);
+void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+		    struct fuse_file_info *fi);
+
+/* ops_remove.c: removes a hidden (silly-renamed) file after last close */
+void fs_silly_remove(struct fs_ctx *fs, struct ino *ino);
+
+/* wb.c: unstable-write retention and COMMIT */
+void wb_write(struct fs_op *op);
+/* Runs op->resume(op) once every unstable write of op->ino is committed
+ * (re-sending them first if the server's verifier changed). */
+void wb_commit_then(struct fs_op *op, void (*resume)(struct fs_op *));
+void wb_drop(struct fs_ctx *fs, struct ino *ino);
+
+#endif

@@ -1,0 +1,227 @@
+/*
+ * main.c — the ofsrep daemon: options, probing the exports, mounting, and
+ * the event loop that serves the mount.
+ *
+ * Order (after libfuse's passthrough_ll): parse options → validate the
+ * URLs → probe both exports (MOUNT + FSINFO, bounded by probe_timeout) so
+ * that a wrong URL or a dead NAS fails the mount with one line before
+ * anything is mounted → create the FUSE session (rejects unknown options)
+ * → mount → daemonize unless -f → loop → unmount.  Teardown runs in reverse
+ * through labels named for what they release.
+ *
+ * Exit codes: 0 clean unmount, 1 bad usage or option, 2 an export could
+ * not be reached or mounted, 3 FUSE mount failed, 4 runtime failure.
+ */
+#include "fs/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#define LOOP_ENTRIES	256
+#define LOOP_TICK_MS	100
+#define FUSE_BATCH	32	/* requests read per wake-up, for fairness */
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.lookup		= fs_op_lookup,
+	.forget		= fs_op_forget,
+	.forget_multi	= fs_op_forget_multi,
+	.getattr	= fs_op_getattr,
+	.setattr	= fs_op_setattr,
+	.readlink	= fs_op_readlink,
+	.mknod		= fs_op_mknod,
+	.mkdir		= fs_op_mkdir,
+	.unlink		= fs_op_unlink,
+	.rmdir		= fs_op_rmdir,
+	.symlink	= fs_op_symlink,
+	.rename		= fs_op_rename,
+	.link		= fs_op_link,
+	.open		= fs_op_open,
+	.read		= fs_op_read,
+	.write		= fs_op_write,
+	.flush		= fs_op_flush,
+	.release	= fs_op_release,
+	.fsync		= fs_op_fsync,
+	.opendir	= fs_op_opendir,
+	.readdir	= fs_op_readdir,
+	.readdirplus	= fs_op_readdirplus,
+	.releasedir	= fs_op_releasedir,
+	.fsyncdir	= fs_op_fsyncdir,
+	.statfs		= fs_op_statfs,
+	.access		= fs_op_access,
+	.create		= fs_op_create,
+	.init		= NULL,
+};
+
+static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
+{
+	/* 1 MiB per request: one FUSE write becomes one NFS WRITE. */
+	conn->max_write = 1 << 20;
+	conn->max_read = 1 << 20;
+	conn->max_readahead = 1 << 20;
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;	/* acks must be real */
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+}
+
+/* ---- the FUSE channel on the loop ---- */
+
+static void fuse_poll_cb(struct ev_token *tok, int res);
+
+static void fuse_arm(struct fs_ctx *fs)
+{
+	if (!fs->fuse_tok && !fuse_session_exited(fs->se))
+		fs->fuse_tok = ev_poll_arm(&fs->loop, fuse_session_fd(fs->se),
+					   POLLIN, fuse_poll_cb, fs, 0);
+}
+
+static void fuse_poll_cb(struct ev_token *tok, int res)
+{
+	struct fs_ctx *fs = tok->ctx;
+
+	fs->fuse_tok = NULL;
+	for (int i = 0; i < FUSE_BATCH; i++) {
+		int n = fuse_session_receive_buf(fs->se, &fs->fbuf);
+
+		if (n == -EAGAIN || n == -EINTR)
+			break;
+		if (n <= 0) {	/* 0 or -ENODEV: unmounted */
+			fuse_session_exit(fs->se);
+			break;
+		}
+		fuse_session_process_buf(fs->se, &fs->fbuf);
+	}
+}
+
+static void fs_after_batch(void *ctx)
+{
+	struct fs_ctx *fs = ctx;
+
+	if (fuse_session_exited(fs->se)) {
+		fs->loop.stop = true;
+		return;
+	}
+	rep_export_pump(&fs->primary);
+	fuse_arm(fs);
+}
+
+/* ---- set-up and teardown ---- */
+
+static int fs_probe(struct fs_ctx *fs)
+{
+	char err[512];
+	int rc;
+
+	rc = rep_export_init(&fs->primary, "primary", fs->opts.primary,
+			     fs->opts.conns, fs->opts.timeout_ms, &fs->loop,
+			     err, sizeof(err));
+	if (!rc && fs->opts.secondary)
+		rc = rep_export_init(&fs->secondary, "secondary",
+				     fs->opts.secondary, 1,
+				     fs->opts.timeout_ms, &fs->loop, err,
+				     sizeof(err));
+	if (rc) {
+		fprintf(stderr, "ofsrep: %s\n", err);
+		return 1;
+	}
+	rc = rep_export_probe(&fs->primary, fs->opts.probe_timeout_ms, err,
+			      sizeof(err));
+	if (!rc && fs->opts.secondary)
+		rc = rep_export_probe(&fs->secondary,
+				      fs->opts.probe_timeout_ms, err,
+				      sizeof(err));
+	if (rc) {
+		fprintf(stderr, "ofsrep: %s\n", err);
+		return 2;
+	}
+	return 0;
+}
+
+static int fs_serve(struct fs_ctx *fs)
+{
+	int fd = fuse_session_fd(fs->se);
+	int rc;
+
+	/* Non-blocking so one wake-up can drain several requests. */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	fs->loop.after_batch = fs_after_batch;
+	fs->loop.ctx = fs;
+	rc = ev_loop_run(&fs->loop);
+	if (rc < 0)
+		syslog(LOG_ERR, "event loop failed: %s", strerror(-rc));
+	return rc < 0 ? 4 : 0;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_lowlevel_ops ops = fs_ops;
+	struct fs_ctx fs;
+	int rc;
+
+	memset(&fs, 0, sizeof(fs));
+	rc = fs_opts_parse(&args, &fs.opts);
+	if (rc) {
+		rc = rc > 0 ? 0 : 1;
+		goto out_free_args;
+	}
+	fs.wb_max = (uint64_t)fs.opts.wb_max_mb << 20;
+	openlog("ofsrep", LOG_PID | (fs.opts.foreground ? LOG_PERROR : 0),
+		LOG_DAEMON);
+	rc = ev_loop_init(&fs.loop, LOOP_ENTRIES, LOOP_TICK_MS);
+	if (rc) {
+		fprintf(stderr, "ofsrep: io_uring set-up failed: %s\n",
+			strerror(-rc));
+		rc = 4;
+		goto out_free_args;
+	}
+	rc = fs_probe(&fs);
+	if (rc)
+		goto out_exit_loop;
+	if (ino_table_init(&fs.inodes, fs.primary.root_buf,
+			   fs.primary.root.data.data_len)) {
+		rc = 4;
+		goto out_exit_loop;
+	}
+	ops.init = fs_init_conn;
+	fs.se = fuse_session_new(&args, &ops, sizeof(ops), &fs);
+	if (!fs.se) {
+		rc = 1;		/* libfuse printed which option it rejected */
+		goto out_free_inodes;
+	}
+	if (fuse_set_signal_handlers(fs.se)) {
+		rc = 4;
+		goto out_destroy_session;
+	}
+	if (fuse_session_mount(fs.se, fs.opts.mountpoint)) {
+		rc = 3;
+		goto out_remove_handlers;
+	}
+	syslog(LOG_NOTICE, "mounted %s on %s (secondary %s)",
+	       fs.primary.url_text, fs.opts.mountpoint,
+	       fs.opts.secondary ? fs.secondary.url_text : "none");
+	fuse_daemonize(fs.opts.foreground);
+	rc = fs_serve(&fs);
+	syslog(LOG_NOTICE, "unmounting %s", fs.opts.mountpoint);
+	fuse_session_unmount(fs.se);
+out_remove_handlers:
+	fuse_remove_signal_handlers(fs.se);
+out_destroy_session:
+	fuse_session_destroy(fs.se);
+out_free_inodes:
+	rep_export_close(&fs.primary);
+	ino_table_free(&fs.inodes);
+out_exit_loop:
+	ev_loop_exit(&fs.loop);
+	free(fs.fbuf.mem);
+out_free_args:
+	fs_opts_free(&fs.opts);
+	fuse_opt_free_args(&args);
+	return rc;
+}

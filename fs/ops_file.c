@@ -1,0 +1,296 @@
+/*
+ * ops_file.c — FUSE handlers for regular files: open, create, read, write,
+ * flush, release, fsync (and mknod of a regular file, which is a CREATE).
+ *
+ * NFSv3 has no OPEN: open() costs no round trip.  Without a writeback
+ * cache the kernel sends every write(2) to us and waits for the reply, so
+ * a write that returned has reached the primary (as an unstable write kept
+ * by wb.c until committed).  The page cache is dropped at each open
+ * (keep_cache=0), which gives NFS's close-to-open consistency between the
+ * two file-server nodes.  O_DIRECT opens get direct_io instead of EINVAL.
+ */
+#include "fs/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OP_OF(r) ((struct fs_op *)(r))
+
+static struct ino *ino_of(fuse_req_t req, fuse_ino_t nodeid)
+{
+	return ino_get(&fs_of(req)->inodes, nodeid);
+}
+
+static void file_opened(struct fs_ctx *fs, struct ino *ino)
+{
+	ino->open_count++;
+	fs->open_files++;
+}
+
+static void open_flags(struct fuse_file_info *fi)
+{
+	fi->keep_cache = 0;
+	fi->direct_io = (fi->flags & O_DIRECT) ? 1 : 0;
+}
+
+void fs_op_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
+{
+	struct fs_ctx *fs = fs_of(req);
+	struct ino *ino = ino_of(req, nodeid);
+
+	open_flags(fi);
+	fi->fh = 0;
+	file_opened(fs, ino);
+	if (fuse_reply_open(req, fi)) {
+		ino->open_count--;
+		fs->open_files--;
+	}
+}
+
+/* ---- create ---- */
+
+static int create_send(struct rep_req *r, struct rpc_context *rpc,
+		       rpc_cb cb)
+{
+	struct fs_op *op = OP_OF(r);
+	CREATE3args a;
+
+	memset(&a, 0, sizeof(a));
+	a.where.dir = ino_fh3(op->ino);
+	a.where.name = op->name;
+	/* Always GUARDED: UNCHECKED would silently re-own an existing file
+	 * that the other node created a moment ago. */
+	a.how.mode = GUARDED;
+	fs_sattr_owner(&a.how.createhow3_u.obj_attributes, op->mode, op->uid,
+		       op->gid);
+	return rpc_nfs3_create_async(rpc, cb, &a, r);
+}
+
+static int create_lookup_send(struct rep_req *r, struct rpc_context *rpc,
+			      rpc_cb cb)
+{
+	struct fs_op *op = OP_OF(r);
+	LOOKUP3args a;
+
+	a.what.dir = ino_fh3(op->ino);
+	a.what.name = op->name;
+	return rpc_nfs3_lookup_async(rpc, cb, &a, r);
+}
+
+static void create_lookup_done(struct rep_req *r, void *data)
+{
+	struct fs_op *op = OP_OF(r);
+	LOOKUP3res *res = data;
+	struct post_op_fh3 fh;
+
+	if (res->status != NFS3_OK) {
+		op_reply_err(op, fs_nfs_errno(res->status));
+		return;
+	}
+	fh.handle_follows = 1;
+	fh.post_op_fh3_u.handle = res->LOOKUP3res_u.resok.object;
+	fs_reply_entry(op, &fh, &res->LOOKUP3res_u.resok.obj_attributes,
+		       op->has_fi);
+}
+
+static void create_done(struct rep_req *r, void *data)
+{
+	struct fs_op *op = OP_OF(r);
+	CREATE3res *res = data;
+	bool excl = op->fi.flags & O_EXCL;	/* mknod sets it too */
+
+	/* EEXIST on a retry is our own first attempt; without O_EXCL an
+	 * existing file is simply opened, as open(O_CREAT) does. */
+	if (res->status == NFS3ERR_EXIST && (op->rr.attempts > 1 || !excl)) {
+		op_chain(op, create_lookup_send, create_lookup_done);
+		return;
+	}
+	if (res->status != NFS3_OK) {
+		op_reply_err(op, fs_nfs_errno(res->status));
+		return;
+	}
+	fs_reply_entry(op, &res->CREATE3res_u.resok.obj,
+		       &res->CREATE3res_u.resok.obj_attributes, op->has_fi);
+}
+
+void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		  mode_t mode, struct fuse_file_info *fi)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct fs_op *op = op_new(req, ino_of(req, parent), create_send,
+				  create_done);
+
+	if (!op)
+		return;
+	op->name = strdup(name);
+	if (!op->name) {
+		op_reply_err(op, ENOMEM);
+		return;
+	}
+	op->mode = mode & ~ctx->umask;
+	op->uid = ctx->uid;
+	op->gid = ctx->gid;
+	op->fi = *fi;
+	open_flags(&op->fi);
+	op->has_fi = true;
+	op_submit(op);
+}
+
+/* mknod(S_IFREG): a CREATE whose reply is an entry, not an open file.
+ * Plain mknod must fail on an existing name, unlike open(O_CREAT). */
+void fs_file_mknod_reg(struct fs_op *op)
+{
+	op->fi.flags = O_EXCL;
+	op->has_fi = false;
+	op->mode &= 07777;
+	op_chain(op, create_send, create_done);
+}
+
+/* ---- read ---- */
+
+static int read_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
+{
+	struct fs_op *op = OP_OF(r);
+	size_t n = op->size - op->step;
+	READ3args a;
+
+	if (n > op->fs->primary.rtmax)
+		n = op->fs->primary.rtmax;
+	a.file = ino_fh3(op->ino);
+	a.offset = op->off + op->step;
+	a.count = n;
+	return rpc_nfs3_read_async(rpc, cb, &a, r);
+}
+
+static void read_done(struct rep_req *r, void *data)
+{
+	struct fs_op *op = OP_OF(r);
+	READ3res *res = data;
+	READ3resok *ok = &res->READ3res_u.resok;
+	size_t got = ok->data.data_len;
+
+	if (res->status != NFS3_OK) {
+		op_reply_err(op, fs_nfs_errno(res->status));
+		return;
+	}
+	/* The usual case: one READ answered it all; reply straight from
+	 * libnfs's buffer, which is valid only inside this callback. */
+	if (!op->data && (ok->eof || got >= op->size)) {
+		fuse_reply_buf(op->req, ok->data.data_val, got);
+		op_free(op);
+		return;
+	}
+	/* A short read before EOF would look like EOF to the kernel, so
+	 * gather the rest first. */
+	if (!op->data && !(op->data = malloc(op->size))) {
+		op_reply_err(op, ENOMEM);
+		return;
+	}
+	memcpy(op->data + op->step, ok->data.data_val, got);
+	op->step += got;
+	if (ok->eof || got == 0 || (size_t)op->step >= op->size) {
+		fuse_reply_buf(op->req, op->data, op->step);
+		op_free(op);
+		return;
+	}
+	op_chain(op, read_send, read_done);
+}
+
+void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	struct fs_op *op = op_new(req, ino_of(req, ino), read_send,
+				  read_done);
+
+	if (!op)
+		return;
+	op->size = size;
+	op->off = off;
+	op_submit(op);
+}
+
+/* ---- write ---- */
+
+void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		 size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fs_op *op = op_new(req, ino_of(req, ino), NULL, NULL);
+
+	if (!op)
+		return;
+	/* Our own copy: the request buffer is reused at once, and the data
+	 * must outlive the reply in case the server restarts. */
+	op->data = malloc(size ? size : 1);
+	if (!op->data) {
+		op_reply_err(op, ENOMEM);
+		return;
+	}
+	memcpy(op->data, buf, size);
+	op->size = size;
+	op->off = off;
+	if (!size) {
+		fuse_reply_write(req, 0);
+		op_free(op);
+		return;
+	}
+	wb_write(op);
+}
+
+/* ---- flush, fsync, release ---- */
+
+static void reply_ok(struct fs_op *op)
+{
+	op_reply_err(op, 0);
+}
+
+/* close(2): no COMMIT here; the data is retained until the background
+ * COMMIT at release, which keeps small-file closes at one round trip
+ * fewer without putting acknowledged data at the server's mercy. */
+void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		 struct fuse_file_info *fi)
+{
+	struct fs_op *op = op_new(req, ino_of(req, ino), NULL, NULL);
+
+	if (op)
+		wb_commit_then(op, reply_ok);
+}
+
+static void release_committed(struct fs_op *op)
+{
+	struct ino *ino = op->ino;
+	struct fs_ctx *fs = op->fs;
+
+	op_free(op);
+	if (ino->silly && !ino->open_count)
+		fs_silly_remove(fs, ino);
+	else
+		ino_maybe_free(&fs->inodes, ino);
+}
+
+void fs_op_release(fuse_req_t req, fuse_ino_t nodeid,
+		   struct fuse_file_info *fi)
+{
+	struct fs_ctx *fs = fs_of(req);
+	struct ino *ino = ino_of(req, nodeid);
+	struct fs_op *op;
+
+	ino->open_count--;
+	fs->open_files--;
+	fuse_reply_err(req, 0);
+	op = calloc(1, sizeof(*op));
+	if (!op)
+		return;
+	op->fs = fs;
+	op->ino = ino;
+	if (ino->open_count)
+		release_committed(op);
+	else
+		wb_commit_then(op, release_committed);
+}

@@ -1,0 +1,321 @@
+/*
+ * ops_remove.c — unlink, rmdir and rename, with NFS "silly rename".
+ *
+ * An NFSv3 server forgets a file the moment its last name goes, so a file
+ * that is still open here would turn stale under its reader.  POSIX says
+ * it lives until the last close.  So, as the Linux NFS client does, when
+ * unlink or a rename would remove the last name of a file that is open on
+ * this mount, ofsrep renames it to a hidden name (FS_SILLY_PREFIX + a
+ * counter) in the same directory instead, and removes that name at the
+ * last release.  Hidden names are filtered from lookup and readdir.  If the
+ * daemon dies in between, the hidden file stays behind (as .nfsXXXX files
+ * do); ofsrep-fsck lists them.
+ *
+ * Retries: a REMOVE/RMDIR/RENAME re-sent after a connection loss may find
+ * its first attempt done; ENOENT on a retry is then success.
+ */
+#include "fs/fs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#define OP_OF(r) ((struct fs_op *)(r))
+
+static bool retried_noent(struct fs_op *op, int status)
+{
+	return status == NFS3ERR_NOENT && op->rr.attempts > 1;
+}
+
+static void reply_status(struct fs_op *op, int status)
+{
+	if (retried_noent(op, status))
+		status = NFS3_OK;
+	op_reply_err(op, fs_nfs_errno(status));
+}
+
+/* ---- plain remove / rmdir ---- */
+
+static int remove_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
+{
+	struct fs_op *op = OP_OF(r);
+	REMOVE3args a;
+
+	a.object.dir = ino_fh3(op->ino);
+	a.object.name = op->name;
+	return rpc_nfs3_remove_async(rpc, cb, &a, r);
+}
+
+static void remove_done(struct rep_req *r, void *data)
+{
+	reply_status(OP_OF(r), ((REMOVE3res *)data)->status);
+}
+
+static int rmdir_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
+{
+	struct fs_op *op = OP_OF(r);
+	RMDIR3args a;
+
+	a.object.dir = ino_fh3(op->ino);
+	a.object.name = op->name;
+	return rpc_nfs3_rmdir_async(rpc, cb, &a, r);
+}
+
+static void rmdir_done(struct rep_req *r, void *data)
+{
+	reply_status(OP_OF(r), ((RMDIR3res *)data)->status);
+}
+
+void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs_ctx *fs = fs_of(req);
+	struct fs_op *op = op_new(req, ino_get(&fs->inodes, parent),
+				  rmdir_send, rmdir_done);
+
+	if (!op)
+		return;
+	op->name = strdup(name);
+	if (!op->name) {
+		op_reply_err(op, ENOMEM);
+		return;
+	}
+	op_submit(op);
+}
+
+/* ---- hiding an open file ---- */
+
+static int hide_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
+{
+	struct fs_op *op = OP_OF(r);
+	RENAME3args a;
+
+	a.from.dir = ino_fh3(op->ino2);
+	a.from.name = op->name2;
+	a.to.dir = ino_fh3(op->ino2);
+	a.to.name = op->victim->silly_name;
+	return rpc_nfs3_rename_async(rpc, cb, &a, r);
+}
+
+static void rename_submit(struct fs_op *op);
+
+static void hide_done(struct rep_req *r, void *data)
+{
+	struct fs_op *op = OP_OF(r);
+	RENAME3res *res = data;
+	struct ino *v = op->victim;
+
+	if (res->status != NFS3_OK && !retried_noent(op, res->status)) {
+		free(v->silly_name);
+		v->silly_name = NULL;
+		op_reply_err(op, fs_nfs_errno(res->status));
+		return;
+	}
+	v->silly = true;
+	v->silly_dir_len = op->ino2->fh_len;
+	memcpy(v->silly_dir_fh, op->ino2->fh, op->ino2->fh_len);
+	if (op->step == 1) {	/* unlink: hiding was the whole job */
+		op_reply_err(op, 0);
+		return;
+	}
+	rename_submit(op);
+}
+
+/* Hides @v, whose name is op->name2 in op->ino2, then continues. */
+static void hide_victim(struct fs_op *op, struct ino *v)
+{
+	char buf[64];
+
+	snprintf(buf, sizeof(buf), FS_SILLY_PREFIX "%016llx%04llx",
+		 (unsigned long long)v->fileid,
+		 (unsigned long long)(op->fs->silly_seq++ & 0xffff));
+	free(v->silly_name);
+	v->silly_name = strdup(buf);
+	if (!v->silly_name) {
+		op_reply_err(op, ENOMEM);
+		return;
+	}
+	op->victim = v;
+	op_chain(op, hide_send, hide_done);
+}
+
+/* LOOKUP of op->name2 in op->ino2, to see whether it is open here. */
+static int probe_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
+{
+	struct fs_op *op = OP_OF(r);
+	LOOKUP3args a;
+
+	a.what.dir = ino_fh3(op->ino2);
+	a.what.name = op->name2;
+	return rpc_nfs3_lookup_async(rpc, cb, &a, r);
+}
+
+/* Returns the open, non-directory inode the LOOKUP found, or NULL. */
+static struct ino *probe_open_victim(struct fs_op *op, LOOKUP3res *res)
+{
+	struct ino *v;
+	nfs_fh3 *fh;
+
+	if (res->status != NFS3_OK)
+		return NULL;
+	fh = &res->LOOKUP3res_u.resok.object;
+	v = ino_find_fh(&op->fs->inodes, fh->data.data_val,
+			fh->data.data_len);
+	if (!v || !v->open_count || v->is_dir || v->silly)
+		return NULL;
+	return v;
+}
+
+/* ---- unlink ---- */
+
+static void unlink_probe_done(struct rep_req *r, void *data)
+{
+	struct fs_op *op = OP_OF(r);
+	struct ino *v = probe_open_victim(op, data);
+	fattr3 *fa = &((LOOKUP3res *)data)->LOOKUP3res_u.resok
+			     .obj_attributes.post_op_attr_u.attributes;
+
+	/* Only the last name needs hiding; another link keeps it alive. */
+	if (v && fa->nlink <= 1) {
+		hide_victim(op, v);
+		return;
+	}
+	op_chain(op, remove_send, remove_done);
+}
+
+void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs_ctx *fs = fs_of(req);
+	struct fs_op *op = op_new(req, ino_get(&fs->inodes, parent),
+				  remove_send, remove_done);
+
+	if (!op)
+		return;
+	op->name = strdup(name);
+	op->name2 = strdup(name);
+	if (!op->name || !op->name2) {
+		op_reply_err(op, ENOMEM);
+		return;
+	}
+	if (!fs->open_files) {
+		op_submit(op);
+		return;
+	}
+	op->ino2 = op->ino;
+	op->step = 1;
+	op_chain(op, probe_send, unlink_probe_done);
+}
+
+/* ---- rename ---- */
+
+static int rename_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
+{
+	struct fs_op *op = OP_OF(r);
+	RENAME3args a;
+
+	a.from.dir = ino_fh3(op->ino);
+	a.from.name = op->name;
+	a.to.dir = ino_fh3(op->ino2);
+	a.to.name = op->name2;
+	return rpc_nfs3_rename_async(rpc, cb, &a, r);
+}
+
+static void rename_done(struct rep_req *r, void *data)
+{
+	reply_status(OP_OF(r), ((RENAME3res *)data)->status);
+}
+
+static void rename_submit(struct fs_op *op)
+{
+	op_chain(op, rename_send, rename_done);
+}
+
+static void rename_probe_done(struct rep_req *r, void *data)
+{
+	struct fs_op *op = OP_OF(r);
+	struct ino *v = probe_open_victim(op, data);
+	fattr3 *fa = &((LOOKUP3res *)data)->LOOKUP3res_u.resok
+			     .obj_attributes.post_op_attr_u.attributes;
+
+	if (v && fa->nlink <= 1) {
+		op->step = 2;
+		hide_victim(op, v);
+		return;
+	}
+	rename_submit(op);
+}
+
+void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		  fuse_ino_t newparent, const char *newname,
+		  unsigned int flags)
+{
+	struct fs_ctx *fs = fs_of(req);
+	struct fs_op *op;
+
+	/* NFSv3 RENAME cannot exchange or refuse to replace atomically. */
+	if (flags) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	op = op_new(req, ino_get(&fs->inodes, parent), rename_send,
+		    rename_done);
+	if (!op)
+		return;
+	op->ino2 = ino_get(&fs->inodes, newparent);
+	op->name = strdup(name);
+	op->name2 = strdup(newname);
+	if (!op->name || !op->name2) {
+		op_reply_err(op, ENOMEM);
+		return;
+	}
+	if (!fs->open_files) {
+		op_submit(op);
+		return;
+	}
+	op_chain(op, probe_send, rename_probe_done);
+}
+
+/* ---- removal of a hidden file after its last close ---- */
+
+static int silly_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
+{
+	struct fs_op *op = OP_OF(r);
+	REMOVE3args a;
+
+	a.object.dir.data.data_len = op->victim->silly_dir_len;
+	a.object.dir.data.data_val = op->victim->silly_dir_fh;
+	a.object.name = op->victim->silly_name;
+	return rpc_nfs3_remove_async(rpc, cb, &a, r);
+}
+
+static void silly_done(struct rep_req *r, void *data)
+{
+	struct fs_op *op = OP_OF(r);
+	struct ino *v = op->victim;
+	int status = ((REMOVE3res *)data)->status;
+
+	if (status != NFS3_OK && status != NFS3ERR_NOENT)
+		syslog(LOG_WARNING, "primary: cannot remove hidden file %s "
+		       "of an unlinked open file: %s", v->silly_name,
+		       strerror(fs_nfs_errno(status)));
+	v->silly = false;
+	v->commit_running = false;
+	ino_maybe_free(&op->fs->inodes, v);
+	op_free(op);
+}
+
+void fs_silly_remove(struct fs_ctx *fs, struct ino *ino)
+{
+	struct fs_op *op = calloc(1, sizeof(*op));
+
+	if (!op)
+		return;
+	op->fs = fs;
+	op->victim = ino;
+	op->rr.send = silly_send;
+	op->rr.done = silly_done;
+	/* Holds the inode until the REMOVE is answered. */
+	ino->commit_running = true;
+	op_submit(op);
+}

@@ -1,0 +1,207 @@
+/*
+ * opts.c — command line and mount options.
+ *
+ *     ofsrep [-f] [-d] PRIMARY_URL MOUNTPOINT -o secondary=URL[,opt...]
+ *
+ * The same syntax serves `mount -t fuse.ofsrep PRIMARY_URL MOUNTPOINT -o ...`
+ * (mount.fuse3 execs `ofsrep` with exactly these arguments) and fstab.
+ * Options are a fuse_opt table; anything it does not know is passed to
+ * libfuse, which rejects what it does not know either, so a misspelt option
+ * fails the mount with one line instead of being ignored.  fstab-only
+ * words (_netdev, nofail, x-systemd.*, auto/noauto, user/nouser) are
+ * dropped here because they mean something to mount(8), not to us.
+ *
+ * Defaults and why:
+ *   attr_timeout=1, entry_timeout=1  Two file servers share the export; a
+ *       node may see another node's change up to this late.  1 s is the
+ *       NFS client's acregmin order of magnitude; 0 is exact but costs a
+ *       GETATTR per stat().
+ *   negative_timeout=0  A name created on the other node is seen at once.
+ *   conns=4             Parallel TCP connections to the primary.
+ *   rpc_timeout=5000    A request unanswered this long marks the connection
+ *       dead; it is re-sent on a fresh one (requests never fail for this).
+ *   wb_max=64           MiB of unstable (uncommitted) data per file kept in
+ *       memory for re-sending after a server restart; reaching it forces a
+ *       COMMIT before further writes are answered.
+ */
+#include "fs/opts.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+enum {
+	KEY_HELP,
+	KEY_VERSION,
+	KEY_FOREGROUND,
+	KEY_DEBUG,
+	KEY_DISCARD,
+};
+
+#define OPT(t, p) { t, offsetof(struct fs_opts, p), 1 }
+#define OPTV(t, p, v) { t, offsetof(struct fs_opts, p), v }
+
+static const struct fuse_opt fs_opt_table[] = {
+	OPT("secondary=%s", secondary),
+	OPT("attr_timeout=%lf", attr_timeout),
+	OPT("entry_timeout=%lf", entry_timeout),
+	OPT("negative_timeout=%lf", negative_timeout),
+	OPT("conns=%d", conns),
+	OPT("rpc_timeout=%d", timeout_ms),
+	OPT("probe_timeout=%d", probe_timeout_ms),
+	OPT("wb_max=%d", wb_max_mb),
+	OPTV("primary_only", no_secondary, 1),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+	FUSE_OPT_KEY("-d", KEY_DEBUG),
+	FUSE_OPT_KEY("debug", KEY_DEBUG),
+	FUSE_OPT_KEY("_netdev", KEY_DISCARD),
+	FUSE_OPT_KEY("nofail", KEY_DISCARD),
+	FUSE_OPT_KEY("auto", KEY_DISCARD),
+	FUSE_OPT_KEY("noauto", KEY_DISCARD),
+	FUSE_OPT_KEY("user", KEY_DISCARD),
+	FUSE_OPT_KEY("nouser", KEY_DISCARD),
+	FUSE_OPT_KEY("users", KEY_DISCARD),
+	FUSE_OPT_KEY("defaults", KEY_DISCARD),
+	FUSE_OPT_END
+};
+
+static void fs_opts_usage(const char *prog)
+{
+	printf("usage: %s [-f] [-d] PRIMARY_URL MOUNTPOINT "
+	       "-o secondary=SECONDARY_URL[,options]\n\n"
+	       "URLs: nfs://HOST/EXPORT?nfsport=N&mountport=M (NFSv3, TCP)\n\n"
+	       "ofsrep options:\n"
+	       "    -o secondary=URL        the second export (required unless "
+	       "primary_only)\n"
+	       "    -o primary_only         no secondary (benchmarks, tests)\n"
+	       "    -o attr_timeout=SEC     attribute cache time (1)\n"
+	       "    -o entry_timeout=SEC    name cache time (1)\n"
+	       "    -o negative_timeout=SEC cache time of misses (0)\n"
+	       "    -o conns=N              connections to the primary, 1-8 (4)\n"
+	       "    -o rpc_timeout=MS       request timeout before reconnect "
+	       "(5000)\n"
+	       "    -o probe_timeout=MS     mount-time reachability bound "
+	       "(5000)\n"
+	       "    -o wb_max=MIB           unstable MiB per file before COMMIT "
+	       "(64)\n"
+	       "    -f                      stay in the foreground\n"
+	       "    -d, -o debug            foreground with FUSE debug output\n"
+	       "    -V, --version           print the version\n\n"
+	       "FUSE options (allow_other, ro, ...) are passed to libfuse; "
+	       "default_permissions is always on.\n", prog);
+}
+
+static int fs_opts_proc(void *data, const char *arg, int key,
+			struct fuse_args *outargs)
+{
+	struct fs_opts *o = data;
+
+	switch (key) {
+	case KEY_HELP:
+		o->show_help = 1;
+		return 0;
+	case KEY_VERSION:
+		o->show_version = 1;
+		return 0;
+	case KEY_FOREGROUND:
+		o->foreground = 1;
+		return 0;
+	case KEY_DEBUG:
+		o->debug = o->foreground = 1;
+		return 1;	/* libfuse prints its request trace */
+	case KEY_DISCARD:
+		return 0;
+	case FUSE_OPT_KEY_NONOPT:
+		if (!o->primary)
+			return (o->primary = strdup(arg)) ? 0 : -1;
+		if (!o->mountpoint)
+			return (o->mountpoint = strdup(arg)) ? 0 : -1;
+		fprintf(stderr, "ofsrep: unexpected argument '%s' (give "
+			"PRIMARY_URL MOUNTPOINT once; see --help)\n", arg);
+		return -1;
+	case FUSE_OPT_KEY_OPT:
+		return strncmp(arg, "x-", 2) ? 1 : 0;	/* x-systemd.* etc. */
+	default:
+		return 1;
+	}
+}
+
+static int fs_opts_bad(const char *what)
+{
+	fprintf(stderr, "ofsrep: %s\n", what);
+	return -1;
+}
+
+static int fs_opts_validate(struct fs_opts *o)
+{
+	struct stat st;
+
+	if (!o->primary || !o->mountpoint)
+		return fs_opts_bad("need PRIMARY_URL and MOUNTPOINT "
+				   "(see ofsrep --help)");
+	if (!o->secondary && !o->no_secondary)
+		return fs_opts_bad("missing -o secondary=URL (the second "
+				   "export; or -o primary_only to run "
+				   "without replication)");
+	if (o->secondary && o->no_secondary)
+		return fs_opts_bad("-o secondary= and -o primary_only "
+				   "exclude each other");
+	if (o->conns < 1 || o->conns > 8)
+		return fs_opts_bad("-o conns= must be from 1 to 8");
+	if (o->timeout_ms < 100 || o->probe_timeout_ms < 100)
+		return fs_opts_bad("-o rpc_timeout= and -o probe_timeout= are "
+				   "milliseconds, at least 100");
+	if (o->attr_timeout < 0 || o->entry_timeout < 0 ||
+	    o->negative_timeout < 0)
+		return fs_opts_bad("cache timeouts must be >= 0 seconds");
+	if (o->wb_max_mb < 1 || o->wb_max_mb > 4096)
+		return fs_opts_bad("-o wb_max= must be from 1 to 4096 MiB");
+	if (stat(o->mountpoint, &st) || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "ofsrep: mount point %s: %s\n", o->mountpoint,
+			errno ? strerror(errno) : "not a directory");
+		return -1;
+	}
+	return 0;
+}
+
+int fs_opts_parse(struct fuse_args *args, struct fs_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->attr_timeout = 1.0;
+	o->entry_timeout = 1.0;
+	o->conns = 4;
+	o->timeout_ms = 5000;
+	o->probe_timeout_ms = 5000;
+	o->wb_max_mb = 64;
+	if (fuse_opt_parse(args, o, fs_opt_table, fs_opts_proc) == -1)
+		return -1;
+	if (o->show_help) {
+		fs_opts_usage(args->argv[0]);
+		return 1;
+	}
+	if (o->show_version) {
+		printf("ofsrep %s (libfuse %s)\n", OFSREP_VERSION,
+		       fuse_pkgversion());
+		return 1;
+	}
+	if (fs_opts_validate(o))
+		return -1;
+	if (fuse_opt_add_arg(args, "-odefault_permissions") ||
+	    fuse_opt_add_arg(args, "-osubtype=ofsrep"))
+		return fs_opts_bad("out of memory");
+	return 0;
+}
+
+void fs_opts_free(struct fs_opts *o)
+{
+	free(o->primary);
+	free(o->mountpoint);
+	free(o->secondary);
+}

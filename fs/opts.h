@@ -1,0 +1,33 @@
+/*
+ * opts.h — mount options (see opts.c for the table and defaults).
+ */
+#ifndef OFSREP_OPTS_H
+#define OFSREP_OPTS_H
+
+#include <fuse_lowlevel.h>
+
+struct fs_opts {
+	char *primary;		/* first positional argument */
+	char *mountpoint;	/* second positional argument */
+	char *secondary;	/* -o secondary=URL */
+	double attr_timeout;	/* seconds the kernel caches attributes */
+	double entry_timeout;	/* seconds the kernel caches names */
+	double negative_timeout; /* seconds a miss is cached */
+	int conns;		/* NFS connections to the primary */
+	int timeout_ms;		/* per-RPC timeout before reconnecting */
+	int probe_timeout_ms;	/* mount-time reachability bound */
+	int wb_max_mb;		/* unstable bytes per file before COMMIT */
+	int foreground;
+	int debug;
+	int show_help;
+	int show_version;
+	int no_secondary;	/* -o primary_only: benchmark/debug switch */
+};
+
+/* Parses argv into @opts and leaves in @args what libfuse should see.
+ * Returns 0, 1 when it printed help/version and the caller should exit 0,
+ * or -1 after printing one error line. */
+int fs_opts_parse(struct fuse_args *args, struct fs_opts *opts);
+void fs_opts_free(struct fs_opts *opts);
+
+#endif
