@@ -99,6 +99,11 @@ void fs_sattr_owner(struct sattr3 *sa, mode_t mode, uid_t uid, gid_t gid)
 
 /* ---- op lifecycle ---- */
 
+static void op_fail(struct rep_req *r, int err)
+{
+	op_reply_err((struct fs_op *)r, err);
+}
+
 struct fs_op *op_new(fuse_req_t req, struct ino *ino,
 		     int (*send)(struct rep_req *, struct rpc_context *, rpc_cb),
 		     void (*done)(struct rep_req *, void *))
@@ -114,6 +119,7 @@ struct fs_op *op_new(fuse_req_t req, struct ino *ino,
 	op->ino = ino;
 	op->rr.send = send;
 	op->rr.done = done;
+	op->rr.fail = op_fail;
 	return op;
 }
 

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,7 +63,6 @@ static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
 {
 	/* 1 MiB per request: one FUSE write becomes one NFS WRITE. */
 	conn->max_write = 1 << 20;
-	conn->max_read = 1 << 20;
 	conn->max_readahead = 1 << 20;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;	/* acks must be real */
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
@@ -112,6 +112,36 @@ static void fs_after_batch(void *ctx)
 }
 
 /* ---- set-up and teardown ---- */
+
+/* Raises the mount's readahead window (see opts.c for why).  The device
+ * number comes from mountinfo: stat() on our own mount would wait for the
+ * loop that is not running yet. */
+static void fs_set_readahead(const char *mountpoint, int kb)
+{
+	char real[PATH_MAX], line[4096], path[128];
+	unsigned maj, min;
+	FILE *f;
+
+	if (!realpath(mountpoint, real) ||
+	    !(f = fopen("/proc/self/mountinfo", "r")))
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char mnt[PATH_MAX];
+
+		if (sscanf(line, "%*d %*d %u:%u %*s %4095s", &maj, &min,
+			   mnt) == 3 && !strcmp(mnt, real)) {
+			snprintf(path, sizeof(path),
+				 "/sys/class/bdi/%u:%u/read_ahead_kb", maj, min);
+			FILE *ra = fopen(path, "w");
+
+			if (ra) {
+				fprintf(ra, "%d\n", kb);
+				fclose(ra);
+			}
+		}
+	}
+	fclose(f);
+}
 
 static int fs_probe(struct fs_ctx *fs)
 {
@@ -203,6 +233,7 @@ int main(int argc, char *argv[])
 		rc = 3;
 		goto out_remove_handlers;
 	}
+	fs_set_readahead(fs.opts.mountpoint, fs.opts.readahead_kb);
 	syslog(LOG_NOTICE, "mounted %s on %s (secondary %s)",
 	       fs.primary.url_text, fs.opts.mountpoint,
 	       fs.opts.secondary ? fs.secondary.url_text : "none");

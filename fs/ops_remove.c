@@ -289,11 +289,9 @@ static int silly_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 	return rpc_nfs3_remove_async(rpc, cb, &a, r);
 }
 
-static void silly_done(struct rep_req *r, void *data)
+static void silly_finish(struct fs_op *op, int status)
 {
-	struct fs_op *op = OP_OF(r);
 	struct ino *v = op->victim;
-	int status = ((REMOVE3res *)data)->status;
 
 	if (status != NFS3_OK && status != NFS3ERR_NOENT)
 		syslog(LOG_WARNING, "primary: cannot remove hidden file %s "
@@ -303,6 +301,16 @@ static void silly_done(struct rep_req *r, void *data)
 	v->commit_running = false;
 	ino_maybe_free(&op->fs->inodes, v);
 	op_free(op);
+}
+
+static void silly_done(struct rep_req *r, void *data)
+{
+	silly_finish(OP_OF(r), ((REMOVE3res *)data)->status);
+}
+
+static void silly_fail(struct rep_req *r, int err)
+{
+	silly_finish(OP_OF(r), NFS3ERR_IO);
 }
 
 void fs_silly_remove(struct fs_ctx *fs, struct ino *ino)
@@ -315,6 +323,7 @@ void fs_silly_remove(struct fs_ctx *fs, struct ino *ino)
 	op->victim = ino;
 	op->rr.send = silly_send;
 	op->rr.done = silly_done;
+	op->rr.fail = silly_fail;
 	/* Holds the inode until the REMOVE is answered. */
 	ino->commit_running = true;
 	op_submit(op);

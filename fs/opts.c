@@ -23,6 +23,10 @@
  *   wb_max=64           MiB of unstable (uncommitted) data per file kept in
  *       memory for re-sending after a server restart; reaching it forces a
  *       COMMIT before further writes are answered.
+ *   readahead=4096      KiB of kernel readahead.  The kernel gives a FUSE
+ *       mount 128 KiB, which leaves one NFS READ in flight at a time;
+ *       4 MiB keeps several 1 MiB READs going (measured: sequential read
+ *       191 MB/s at 128 KiB, 1.3 GB/s at 4 MiB, docs/benchmarks.md).
  */
 #include "fs/opts.h"
 
@@ -53,6 +57,7 @@ static const struct fuse_opt fs_opt_table[] = {
 	OPT("rpc_timeout=%d", timeout_ms),
 	OPT("probe_timeout=%d", probe_timeout_ms),
 	OPT("wb_max=%d", wb_max_mb),
+	OPT("readahead=%d", readahead_kb),
 	OPTV("primary_only", no_secondary, 1),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -91,6 +96,7 @@ static void fs_opts_usage(const char *prog)
 	       "(5000)\n"
 	       "    -o wb_max=MIB           unstable MiB per file before COMMIT "
 	       "(64)\n"
+	       "    -o readahead=KIB        kernel readahead window (4096)\n"
 	       "    -f                      stay in the foreground\n"
 	       "    -d, -o debug            foreground with FUSE debug output\n"
 	       "    -V, --version           print the version\n\n"
@@ -163,6 +169,8 @@ static int fs_opts_validate(struct fs_opts *o)
 		return fs_opts_bad("cache timeouts must be >= 0 seconds");
 	if (o->wb_max_mb < 1 || o->wb_max_mb > 4096)
 		return fs_opts_bad("-o wb_max= must be from 1 to 4096 MiB");
+	if (o->readahead_kb < 0 || o->readahead_kb > 65536)
+		return fs_opts_bad("-o readahead= must be from 0 to 65536 KiB");
 	if (stat(o->mountpoint, &st) || !S_ISDIR(st.st_mode)) {
 		fprintf(stderr, "ofsrep: mount point %s: %s\n", o->mountpoint,
 			errno ? strerror(errno) : "not a directory");
@@ -180,6 +188,7 @@ int fs_opts_parse(struct fuse_args *args, struct fs_opts *o)
 	o->timeout_ms = 5000;
 	o->probe_timeout_ms = 5000;
 	o->wb_max_mb = 64;
+	o->readahead_kb = 4096;
 	if (fuse_opt_parse(args, o, fs_opt_table, fs_opts_proc) == -1)
 		return -1;
 	if (o->show_help) {

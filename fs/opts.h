@@ -17,6 +17,7 @@ struct fs_opts {
 	int timeout_ms;		/* per-RPC timeout before reconnecting */
 	int probe_timeout_ms;	/* mount-time reachability bound */
 	int wb_max_mb;		/* unstable bytes per file before COMMIT */
+	int readahead_kb;	/* kernel readahead window for the mount */
 	int foreground;
 	int debug;
 	int show_help;

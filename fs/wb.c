@@ -41,6 +41,7 @@ struct wb_chunk {
 };
 
 static void wb_start_commit(struct fs_ctx *fs, struct ino *ino);
+static void commit_abort(struct fs_op *op, int err);
 
 static void chunk_free_list(struct wb_chunk *c, struct ino *ino)
 {
@@ -145,12 +146,21 @@ static void write_done(struct rep_req *r, void *data)
 		write_reply(op);
 }
 
+static void write_fail(struct rep_req *r, int err)
+{
+	struct fs_op *op = OP_OF(r);
+
+	op->ino->wb_inflight--;
+	op_reply_err(op, err);
+}
+
 void wb_write(struct fs_op *op)
 {
 	op->ino->wb_inflight++;
 	op->step = 0;
 	op->rr.send = write_send;
 	op->rr.done = write_done;
+	op->rr.fail = write_fail;
 	op_submit(op);
 }
 
@@ -228,9 +238,7 @@ static void resend_done(struct rep_req *r, void *data)
 
 	if (res->status != NFS3_OK ||
 	    res->WRITE3res_u.resok.count < op->cursor->len) {
-		syslog(LOG_ERR, "primary: re-sending unstable data after a "
-		       "server restart failed (nfsstat3 %d)", res->status);
-		commit_finish(op, EIO);
+		commit_abort(op, EIO);
 		return;
 	}
 	op->cursor = op->cursor->next;
@@ -252,30 +260,40 @@ static void resend_next(struct fs_op *op)
 	op_chain(op, resend_send, resend_done);
 }
 
+/* A round that failed keeps its chunks: back in front of newer ones. */
+static void commit_abort(struct fs_op *op, int err)
+{
+	struct wb_chunk *c = op->chunks;
+	struct ino *ino = op->victim;
+
+	syslog(LOG_ERR, "primary: COMMIT failed: %s; %llu bytes stay "
+	       "retained", strerror(err), (unsigned long long)ino->wb_bytes);
+	if (c) {
+		struct wb_chunk *last = c;
+
+		while (last->next)
+			last = last->next;
+		last->next = ino->wb_head;
+		if (!ino->wb_head)
+			ino->wb_tail = last;
+		ino->wb_head = c;
+		op->chunks = NULL;
+	}
+	commit_finish(op, err);
+}
+
+static void commit_fail(struct rep_req *r, int err)
+{
+	commit_abort(OP_OF(r), err);
+}
+
 static void commit_done(struct rep_req *r, void *data)
 {
 	struct fs_op *op = OP_OF(r);
 	COMMIT3res *res = data;
 
 	if (res->status != NFS3_OK) {
-		syslog(LOG_ERR, "primary: COMMIT failed: %s",
-		       strerror(fs_nfs_errno(res->status)));
-		/* Keep the chunks: put them back in front of newer ones. */
-		struct wb_chunk *c = *round_chunks(op);
-		struct ino *ino = op->victim;
-
-		if (c) {
-			struct wb_chunk *last = c;
-
-			while (last->next)
-				last = last->next;
-			last->next = ino->wb_head;
-			if (!ino->wb_head)
-				ino->wb_tail = last;
-			ino->wb_head = c;
-			*round_chunks(op) = NULL;
-		}
-		commit_finish(op, fs_nfs_errno(res->status));
+		commit_abort(op, fs_nfs_errno(res->status));
 		return;
 	}
 	/* Stash the verifier; chunks that differ were lost by a restart. */
@@ -307,6 +325,7 @@ static void wb_start_commit(struct fs_ctx *fs, struct ino *ino)
 	ino->commit_running = true;
 	op->rr.send = commit_send;
 	op->rr.done = commit_done;
+	op->rr.fail = commit_fail;
 	op_submit(op);
 }
 

@@ -257,7 +257,10 @@ static void export_note_health(struct rep_export *exp)
 	if (up == exp->up)
 		return;
 	exp->up = up;
-	if (!up) {
+	if (up && !exp->down_since_ms) {
+		syslog(LOG_INFO, "%s export %s: connected", exp->name,
+		       exp->url_text);
+	} else if (!up) {
 		exp->down_since_ms = ev_now_ms();
 		syslog(LOG_WARNING, "%s export %s: no connection left (%s); "
 		       "I/O to it waits", exp->name, exp->url_text,
@@ -334,9 +337,14 @@ static void req_send(struct rep_export *exp, struct rep_req *req)
 	req->attempts++;
 	c->inflight++;
 	if (req->send(req, c->rpc, req_rpc_cb)) {
+		/* libnfs queues without touching the socket, so a refusal
+		 * is about the call itself (it could not be encoded), not
+		 * the connection: re-sending would fail forever. */
 		c->inflight--;
-		conn_fail(c, rpc_get_error(c->rpc));
-		waitq_push(exp, req);
+		syslog(LOG_ERR, "%s export %s: cannot send request: %s",
+		       exp->name, exp->url_text, rpc_get_error(c->rpc));
+		req->conn = NULL;
+		req->fail(req, EIO);
 	}
 }
 

@@ -26,6 +26,9 @@ struct rep_req {
 	struct rep_conn *conn;		/* where it is in flight, or NULL */
 	int (*send)(struct rep_req *req, struct rpc_context *rpc, rpc_cb cb);
 	void (*done)(struct rep_req *req, void *res);
+	/* The call cannot be made at all (libnfs refused to encode it while
+	 * the connection was fine): @err is a positive errno. */
+	void (*fail)(struct rep_req *req, int err);
 	unsigned attempts;		/* sends so far; >1 means a retry */
 };
 
