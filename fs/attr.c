@@ -165,6 +165,30 @@ void fs_entry_fill(struct fs_ctx *fs, struct fuse_entry_param *e,
 	e->attr_timeout = fs->opts.attr_timeout;
 	e->entry_timeout = fs->opts.entry_timeout;
 	ino->is_dir = fa->type == NF3DIR;
+	fs_ino_seen(ino, &e->attr);
+}
+
+void fs_ino_seen(struct ino *ino, struct stat *st)
+{
+	ino->mode = st->st_mode;
+	ino->gid = st->st_gid;
+	if (ino->silly && st->st_nlink > 0)
+		st->st_nlink--;
+}
+
+void fs_new_owner(struct fs_op *op, mode_t mode)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(op->req);
+	struct ino *dir = op->ino;
+
+	op->mode = mode & ~ctx->umask;
+	op->uid = ctx->uid;
+	op->gid = ctx->gid;
+	if (dir->mode & S_ISGID) {
+		op->gid = dir->gid;
+		if (S_ISDIR(mode))
+			op->mode |= S_ISGID;
+	}
 }
 
 static int entry_lookup_send(struct rep_req *r, struct rpc_context *rpc,

@@ -97,6 +97,13 @@ void fs_reply_entry(struct fs_op *op, const struct post_op_fh3 *fh,
 		    const struct post_op_attr *attr, bool is_create);
 void fs_entry_fill(struct fs_ctx *fs, struct fuse_entry_param *e,
 		   struct ino *ino, const struct fattr3 *fa);
+/* Records what the inode's attributes say (mode, gid for set-gid
+ * inheritance) and adjusts @st for a hidden unlinked file (nlink). */
+void fs_ino_seen(struct ino *ino, struct stat *st);
+/* Sets op->mode/uid/gid for a new object in op->ino: the caller's ids and
+ * umask, except that a set-gid directory passes on its group (and, to new
+ * directories, its set-gid bit), as a local filesystem does. */
+void fs_new_owner(struct fs_op *op, mode_t mode);
 
 /* ops_entry.c, ops_file.c, ops_dir.c */
 extern const struct fuse_lowlevel_ops fs_ops;

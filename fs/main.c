@@ -65,6 +65,9 @@ static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
 	conn->max_write = 1 << 20;
 	conn->max_readahead = 1 << 20;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;	/* acks must be real */
+	/* O_TRUNC then arrives as a setattr, which commits pending unstable
+	 * writes before truncating (fs_op_setattr). */
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;

@@ -118,7 +118,6 @@ static void create_done(struct rep_req *r, void *data)
 void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		  mode_t mode, struct fuse_file_info *fi)
 {
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct fs_op *op = op_new(req, ino_of(req, parent), create_send,
 				  create_done);
 
@@ -129,9 +128,7 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		op_reply_err(op, ENOMEM);
 		return;
 	}
-	op->mode = mode & ~ctx->umask;
-	op->uid = ctx->uid;
-	op->gid = ctx->gid;
+	fs_new_owner(op, mode);
 	op->fi = *fi;
 	open_flags(&op->fi);
 	op->has_fi = true;

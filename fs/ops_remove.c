@@ -5,9 +5,13 @@
  * that is still open here would turn stale under its reader.  POSIX says
  * it lives until the last close.  So, as the Linux NFS client does, when
  * unlink or a rename would remove the last name of a file that is open on
- * this mount, ofsrep renames it to a hidden name (FS_SILLY_PREFIX + a
- * counter) in the same directory instead, and removes that name at the
- * last release.  Hidden names are filtered from lookup and readdir.  If the
+ * this mount, ofsrep renames it to a hidden name (FS_SILLY_PREFIX + fileid
+ * + a counter) in the export's root directory instead, and removes that
+ * name at the last release.  Unlike the Linux NFS client's .nfsXXXX files
+ * the hidden name is not left in the original directory, so that directory
+ * can still be removed (as on a local filesystem).  Hidden names are
+ * filtered from lookup and readdir, and fstat() shows the link count
+ * without the hidden name.  If the
  * daemon dies in between, the hidden file stays behind (as .nfsXXXX files
  * do); ofsrep-fsck lists them.
  *
@@ -93,7 +97,7 @@ static int hide_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 
 	a.from.dir = ino_fh3(op->ino2);
 	a.from.name = op->name2;
-	a.to.dir = ino_fh3(op->ino2);
+	a.to.dir = ino_fh3(&op->fs->inodes.root);
 	a.to.name = op->victim->silly_name;
 	return rpc_nfs3_rename_async(rpc, cb, &a, r);
 }
@@ -113,8 +117,8 @@ static void hide_done(struct rep_req *r, void *data)
 		return;
 	}
 	v->silly = true;
-	v->silly_dir_len = op->ino2->fh_len;
-	memcpy(v->silly_dir_fh, op->ino2->fh, op->ino2->fh_len);
+	v->silly_dir_len = op->fs->inodes.root.fh_len;
+	memcpy(v->silly_dir_fh, op->fs->inodes.root.fh, v->silly_dir_len);
 	if (op->step == 1) {	/* unlink: hiding was the whole job */
 		op_reply_err(op, 0);
 		return;
