@@ -170,8 +170,8 @@ void fs_entry_fill(struct fs_ctx *fs, struct fuse_entry_param *e,
 
 void fs_ino_seen(struct ino *ino, struct stat *st)
 {
-	ino->mode = st->st_mode;
-	ino->gid = st->st_gid;
+	ino->last_attr = *st;
+	ino->have_attr = true;
 	if (ino->silly && st->st_nlink > 0)
 		st->st_nlink--;
 }
@@ -184,8 +184,8 @@ void fs_new_owner(struct fs_op *op, mode_t mode)
 	op->mode = mode & ~ctx->umask;
 	op->uid = ctx->uid;
 	op->gid = ctx->gid;
-	if (dir->mode & S_ISGID) {
-		op->gid = dir->gid;
+	if (dir->have_attr && (dir->last_attr.st_mode & S_ISGID)) {
+		op->gid = dir->last_attr.st_gid;
 		if (S_ISDIR(mode))
 			op->mode |= S_ISGID;
 	}

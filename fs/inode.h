@@ -7,6 +7,7 @@
 #include <fuse_lowlevel.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "replica/nfsx.h"
@@ -24,8 +25,8 @@ struct ino {
 	char fh[INO_FH_MAX];		/* primary NFS file handle */
 	unsigned open_count;		/* open files (not dirs) */
 	bool is_dir;
-	mode_t mode;			/* last seen mode (for set-gid dirs) */
-	gid_t gid;			/* last seen group */
+	struct stat last_attr;		/* last attributes the server gave */
+	bool have_attr;
 	/* Unstable writes not yet covered by a COMMIT, oldest first
 	 * (fs/wb.c).  Kept so they can be re-sent if the server restarts. */
 	struct wb_chunk *wb_head;

@@ -120,6 +120,12 @@ static void rdp_done(struct rep_req *r, void *data)
 	bool plus = op->flags;
 	entryplus3 *ent;
 
+	/* A removed directory that is still open lists as empty. */
+	if (res->status == NFS3ERR_STALE) {
+		fuse_reply_buf(op->req, NULL, 0);
+		op_free(op);
+		return;
+	}
 	if (res->status != NFS3_OK) {
 		op_reply_err(op, fs_nfs_errno(res->status));
 		return;

@@ -129,6 +129,17 @@ static void getattr_done(struct rep_req *r, void *data)
 	GETATTR3res *res = data;
 	struct stat st;
 
+	/* A directory removed while open (NFS cannot keep it alive the way
+	 * silly rename keeps files): answer as a local filesystem does, with
+	 * its last attributes and no links. */
+	if (res->status == NFS3ERR_STALE && op->ino->is_dir &&
+	    op->ino->have_attr) {
+		st = op->ino->last_attr;
+		st.st_nlink = 0;
+		fuse_reply_attr(op->req, &st, 0);
+		op_free(op);
+		return;
+	}
 	if (res->status != NFS3_OK) {
 		op_reply_err(op, fs_nfs_errno(res->status));
 		return;

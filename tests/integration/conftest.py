@@ -20,7 +20,9 @@ import itertools
 import os
 import re
 import shlex
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -280,6 +282,34 @@ def mnt(tmp_path_factory, request):
         yield the_lab
     finally:
         _stop_and_check(the_lab)
+
+
+@pytest.fixture(scope="module")
+def mnt_shared(request):
+    """One lab with ofsrep mounted for a whole test module (tests that only
+    need a filesystem, each in its own subdirectory).  The lab lives in a
+    world-searchable directory under /tmp so that tests running as another
+    uid can reach the mount (pytest's own tmp dirs are mode 0700)."""
+    local = os.environ.get("OFSREP_TEST_DIR")
+    if local:
+        path = Path(local) / f"{request.node.name[:40]}-{os.getpid()}-{next(_local_dirs)}"
+        path = Path(re.sub(r"[^A-Za-z0-9._/-]", "_", str(path)))
+        path.mkdir(parents=True)
+        yield LocalDir(path)
+        return
+    if not os.access(ofsrep_bin(), os.X_OK):
+        pytest.skip(f"ofsrep binary {ofsrep_bin()} not built")
+    lab_dir = tempfile.mkdtemp(prefix="ofsrep-test-", dir="/tmp")
+    os.chmod(lab_dir, 0o755)
+    the_lab = Lab(lab_dir)
+    try:
+        the_lab.start(mount=True)
+        assert the_lab.path, "ofsrep-lab start printed no OFSREP_MNT"
+        os.chmod(the_lab.path, 0o755)
+        yield the_lab
+    finally:
+        _stop_and_check(the_lab)
+        shutil.rmtree(lab_dir, ignore_errors=True)
 
 
 def pytest_sessionfinish(session, exitstatus):

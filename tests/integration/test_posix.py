@@ -252,11 +252,11 @@ def _safe_name(s):
 # --------------------------------------------------------------------------
 
 @pytest.fixture
-def d(mnt, request):
+def d(mnt_shared, request):
     """A fresh, empty, world-searchable directory on the filesystem under
     test, removed afterwards; umask 022 while the test runs."""
     path = tempfile.mkdtemp(prefix="posix-%s-" % _safe_name(request.node.name),
-                            dir=os.fspath(mnt.path))
+                            dir=os.fspath(mnt_shared.path))
     os.chmod(path, 0o755)
     old_umask = os.umask(0o022)
     try:
@@ -267,11 +267,11 @@ def d(mnt, request):
 
 
 @pytest.fixture
-def nobody_ok(mnt):
+def nobody_ok(mnt_shared):
     """Non-root tests need uid 65534 to reach mnt.path at all (a FUSE mount
     without allow_other denies every other uid): check that first, so a
     missing mount option fails here with a clear message."""
-    path = os.path.realpath(os.fspath(mnt.path))
+    path = os.path.realpath(os.fspath(mnt_shared.path))
     chain = [path]
     while os.path.dirname(chain[-1]) != chain[-1]:
         chain.append(os.path.dirname(chain[-1]))

@@ -43,13 +43,13 @@ DISABLED = [k for k in os.environ.get("OFSREP_RANDOMOPS_DISABLE", "").split(",")
 
 
 @pytest.mark.parametrize("seed", _seeds())
-def test_random_ops_match_local_reference(mnt, tmp_path, seed):
+def test_random_ops_match_local_reference(mnt_shared, tmp_path, seed):
     unknown = set(DISABLED) - set(randomops.ALL_OPS)
     assert not unknown, "OFSREP_RANDOMOPS_DISABLE names unknown kinds %s" % unknown
     ref = tmp_path / "ref"
     ref.mkdir()
     try:
-        res = randomops.run(os.fspath(mnt.path), os.fspath(ref), seed, OPS,
+        res = randomops.run(os.fspath(mnt_shared.path), os.fspath(ref), seed, OPS,
                             disabled=DISABLED)
     except randomops.Divergence as e:
         pytest.fail(str(e), pytrace=False)
