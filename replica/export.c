@@ -277,7 +277,7 @@ static void conn_fail(struct rep_conn *c, const char *why)
 	if (c->state == REP_CONN_FAILED || c->state == REP_CONN_DOWN)
 		return;
 	snprintf(c->last_error, sizeof(c->last_error), "%s",
-		 why ? why : "unknown error");
+		 why && *why ? why : "connection error");
 	c->state = REP_CONN_FAILED;
 }
 
@@ -371,8 +371,13 @@ static void conn_poll_cb(struct ev_token *tok, int res)
 	}
 	if (c->state != REP_CONN_UP && c->state != REP_CONN_CONNECTING)
 		return;
-	if (rpc_service(c->rpc, res) < 0)
-		conn_fail(c, rpc_get_error(c->rpc));
+	if (rpc_service(c->rpc, res) < 0) {
+		const char *why = rpc_get_error(c->rpc);
+
+		conn_fail(c, why && *why ? why : (res & POLLHUP) ?
+			  "connection closed by the server" :
+			  "connection error");
+	}
 }
 
 static void conn_connect_cb(struct rpc_context *rpc, int status, void *data,
