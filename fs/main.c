@@ -249,6 +249,8 @@ out_remove_handlers:
 out_destroy_session:
 	fuse_session_destroy(fs.se);
 out_free_inodes:
+	if (fs.fuse_tok)
+		ev_poll_cancel(&fs.loop, fs.fuse_tok);
 	rep_export_close(&fs.primary);
 	ino_table_free(&fs.inodes);
 out_exit_loop:

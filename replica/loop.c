@@ -72,8 +72,22 @@ int ev_loop_init(struct ev_loop *loop, unsigned entries, unsigned tick_ms)
 	return 0;
 }
 
+/* Frees the tokens of polls that were cancelled at shutdown: their
+ * completions arrive after the loop stopped.  Handlers are not called any
+ * more; the owners are being torn down. */
 void ev_loop_exit(struct ev_loop *loop)
 {
+	struct __kernel_timespec ts = { .tv_nsec = 50 * 1000000 };
+	struct io_uring_cqe *cqe;
+
+	io_uring_submit(&loop->ring);
+	while (!io_uring_wait_cqe_timeout(&loop->ring, &cqe, &ts)) {
+		uint64_t ud = io_uring_cqe_get_data64(cqe);
+
+		if (ud && ud != EV_TICK_TAG)
+			free((struct ev_token *)(uintptr_t)ud);
+		io_uring_cqe_seen(&loop->ring, cqe);
+	}
 	io_uring_queue_exit(&loop->ring);
 }
 
