@@ -40,6 +40,7 @@
 #define CONNECT_TIMEOUT_MS	3000
 #define BACKOFF_MIN_MS		100
 #define BACKOFF_MAX_MS		1000
+#define JUKEBOX_DELAY_MS	100	/* server said "busy, try later" */
 
 static void conn_arm(struct rep_conn *c);
 
@@ -302,6 +303,18 @@ static void req_rpc_cb(struct rpc_context *rpc, int status, void *data,
 
 	if (c)
 		c->inflight--;
+	/* Every NFSv3 result starts with its nfsstat3.  JUKEBOX means the
+	 * server is temporarily unable (e.g. recalling a file from tape, or
+	 * ganesha's FSAL saying "delay"): re-send after a pause, as the NFS
+	 * client does, instead of failing the application. */
+	if (status == RPC_STATUS_SUCCESS && c &&
+	    *(const nfsstat3 *)data == NFS3ERR_JUKEBOX) {
+		req->conn = NULL;
+		req->not_before_ms = ev_now_ms() + JUKEBOX_DELAY_MS;
+		req->next = c->exp->delayed;
+		c->exp->delayed = req;
+		return;
+	}
 	if (status == RPC_STATUS_SUCCESS) {
 		req->conn = NULL;
 		req->done(req, data);
@@ -491,10 +504,28 @@ static void conn_pump(struct rep_conn *c, uint64_t now)
 		conn_arm(c);
 }
 
+/* Moves delayed requests whose pause is over to the wait queue. */
+static void export_wake_delayed(struct rep_export *exp, uint64_t now)
+{
+	struct rep_req **pp = &exp->delayed;
+
+	while (*pp) {
+		struct rep_req *req = *pp;
+
+		if (req->not_before_ms <= now) {
+			*pp = req->next;
+			waitq_push(exp, req);
+		} else {
+			pp = &req->next;
+		}
+	}
+}
+
 void rep_export_pump(struct rep_export *exp)
 {
 	uint64_t now = ev_now_ms();
 
+	export_wake_delayed(exp, now);
 	for (int i = 0; i < exp->nconns; i++)
 		conn_pump(&exp->conns[i], now);
 	export_flush_waitq(exp);

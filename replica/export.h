@@ -30,6 +30,7 @@ struct rep_req {
 	 * the connection was fine): @err is a positive errno. */
 	void (*fail)(struct rep_req *req, int err);
 	unsigned attempts;		/* sends so far; >1 means a retry */
+	uint64_t not_before_ms;		/* delayed re-send (NFS3ERR_JUKEBOX) */
 };
 
 enum rep_conn_state {
@@ -68,6 +69,7 @@ struct rep_export {
 	struct rep_req *waitq_head;	/* requests waiting for a connection */
 	struct rep_req *waitq_tail;
 	unsigned waiting;
+	struct rep_req *delayed;	/* answered JUKEBOX: re-send later */
 	int timeout_ms;			/* per-RPC timeout */
 	struct ev_loop *loop;
 	bool up;			/* any connection UP (for logging) */
