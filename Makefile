@@ -101,8 +101,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
 	install -m 755 $(BUILD)/ofsrep $(DESTDIR)$(PREFIX)/bin/ofsrep
 	install -m 755 tools/ofsrep-lab $(DESTDIR)$(PREFIX)/bin/ofsrep-lab
-	# mount -t fuse.ofsrep runs mount.fuse3, which execs the `ofsrep` in PATH;
-	# mount.fuse.ofsrep makes `mount -t fuse.ofsrep` work without it.
+	# mount(8) runs /sbin/mount.fuse.ofsrep for `-t fuse.ofsrep` with PATH
+	# cleared; the script runs mount.fuse3 with a fixed PATH (see it).
 	install -m 755 tools/mount.fuse.ofsrep $(DESTDIR)$(SBINDIR)/mount.fuse.ofsrep
 	install -m 644 docs/ofsrep.8 $(DESTDIR)$(MANDIR)/man8/ofsrep.8
 

@@ -196,6 +196,7 @@ int main(int argc, char *argv[])
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_lowlevel_ops ops = fs_ops;
 	struct fs_ctx fs;
+	bool loop_up = false;
 	int rc;
 
 	memset(&fs, 0, sizeof(fs));
@@ -205,6 +206,15 @@ int main(int argc, char *argv[])
 		goto out_free_args;
 	}
 	fs.wb_max = (uint64_t)fs.opts.wb_max_mb << 20;
+	/* libfuse rejects unknown options here: before probing, so that a
+	 * misspelt option is reported at once and as such, not after (or as)
+	 * a NAS that does not answer. */
+	ops.init = fs_init_conn;
+	fs.se = fuse_session_new(&args, &ops, sizeof(ops), &fs);
+	if (!fs.se) {
+		rc = 1;		/* libfuse printed which option it rejected */
+		goto out_free_args;
+	}
 	openlog("ofsrep", LOG_PID | (fs.opts.foreground ? LOG_PERROR : 0),
 		LOG_DAEMON);
 	rc = ev_loop_init(&fs.loop, LOOP_ENTRIES, LOOP_TICK_MS);
@@ -212,8 +222,9 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "ofsrep: io_uring set-up failed: %s\n",
 			strerror(-rc));
 		rc = 4;
-		goto out_free_args;
+		goto out_destroy_session;
 	}
+	loop_up = true;
 	rc = fs_probe(&fs);
 	if (rc)
 		goto out_exit_loop;
@@ -222,15 +233,9 @@ int main(int argc, char *argv[])
 		rc = 4;
 		goto out_exit_loop;
 	}
-	ops.init = fs_init_conn;
-	fs.se = fuse_session_new(&args, &ops, sizeof(ops), &fs);
-	if (!fs.se) {
-		rc = 1;		/* libfuse printed which option it rejected */
-		goto out_free_inodes;
-	}
 	if (fuse_set_signal_handlers(fs.se)) {
 		rc = 4;
-		goto out_destroy_session;
+		goto out_free_inodes;
 	}
 	if (fuse_session_mount(fs.se, fs.opts.mountpoint)) {
 		rc = 3;
@@ -240,22 +245,43 @@ int main(int argc, char *argv[])
 	syslog(LOG_NOTICE, "mounted %s on %s (secondary %s)",
 	       fs.primary.url_text, fs.opts.mountpoint,
 	       fs.opts.secondary ? fs.secondary.url_text : "none");
-	fuse_daemonize(fs.opts.foreground);
+	if (fuse_daemonize(fs.opts.foreground)) {
+		rc = 4;
+		goto out_unmount;
+	}
+	if (!fs.opts.foreground) {
+		/* The ring is IORING_SETUP_SINGLE_ISSUER: only the task that
+		 * created it may submit (io_uring_enter fails with EEXIST),
+		 * and daemonizing just forked away from that task.  Nothing
+		 * is queued on it yet, so give the daemon a ring of its own.
+		 * (The first ring still checked io_uring before mounting.) */
+		ev_loop_exit(&fs.loop);
+		rc = ev_loop_init(&fs.loop, LOOP_ENTRIES, LOOP_TICK_MS);
+		if (rc) {
+			loop_up = false;
+			syslog(LOG_ERR, "io_uring set-up failed: %s",
+			       strerror(-rc));
+			rc = 4;
+			goto out_unmount;
+		}
+	}
 	rc = fs_serve(&fs);
+out_unmount:
 	syslog(LOG_NOTICE, "unmounting %s", fs.opts.mountpoint);
 	fuse_session_unmount(fs.se);
 out_remove_handlers:
 	fuse_remove_signal_handlers(fs.se);
-out_destroy_session:
-	fuse_session_destroy(fs.se);
 out_free_inodes:
 	if (fs.fuse_tok)
 		ev_poll_cancel(&fs.loop, fs.fuse_tok);
 	rep_export_close(&fs.primary);
 	ino_table_free(&fs.inodes);
 out_exit_loop:
-	ev_loop_exit(&fs.loop);
+	if (loop_up)
+		ev_loop_exit(&fs.loop);
 	free(fs.fbuf.mem);
+out_destroy_session:
+	fuse_session_destroy(fs.se);
 out_free_args:
 	fs_opts_free(&fs.opts);
 	fuse_opt_free_args(&args);

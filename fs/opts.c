@@ -148,6 +148,7 @@ static int fs_opts_bad(const char *what)
 static int fs_opts_validate(struct fs_opts *o)
 {
 	struct stat st;
+	char *real;
 
 	if (!o->primary || !o->mountpoint)
 		return fs_opts_bad("need PRIMARY_URL and MOUNTPOINT "
@@ -171,11 +172,24 @@ static int fs_opts_validate(struct fs_opts *o)
 		return fs_opts_bad("-o wb_max= must be from 1 to 4096 MiB");
 	if (o->readahead_kb < 0 || o->readahead_kb > 65536)
 		return fs_opts_bad("-o readahead= must be from 0 to 65536 KiB");
-	if (stat(o->mountpoint, &st) || !S_ISDIR(st.st_mode)) {
+	/* Kept absolute: the daemon chdir()s to / when it daemonizes, and
+	 * unmounting on SIGTERM/SIGINT goes by this path (libfuse's own
+	 * command line parser does the same). */
+	real = realpath(o->mountpoint, NULL);
+	if (!real || stat(real, &st)) {
 		fprintf(stderr, "ofsrep: mount point %s: %s\n", o->mountpoint,
-			errno ? strerror(errno) : "not a directory");
+			strerror(errno));
+		free(real);
 		return -1;
 	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "ofsrep: mount point %s: not a directory\n",
+			o->mountpoint);
+		free(real);
+		return -1;
+	}
+	free(o->mountpoint);
+	o->mountpoint = real;
 	return 0;
 }
 

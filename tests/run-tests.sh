@@ -59,6 +59,7 @@ run_integration() {
 	OFSREP_BIN="$PWD/$build/ofsrep" \
 	OFSREP_RAWNFS="$PWD/$build/ofsrep-rawnfs" \
 	ASAN_OPTIONS="log_path=$asan_dir/asan:detect_leaks=1" \
+	LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
 	UBSAN_OPTIONS="log_path=$asan_dir/ubsan:print_stacktrace=1" \
 		$PY -m pytest -q -p no:cacheprovider --junitxml="$xml" \
 		tests/integration
