@@ -14,6 +14,7 @@
 
 #include <fuse_lowlevel.h>
 #include <stdbool.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "fs/inode.h"
@@ -33,10 +34,20 @@ struct fs_ctx {
 	uint64_t wb_max;		/* bytes, from opts.wb_max_mb */
 	uint64_t silly_seq;		/* hidden-name counter */
 	unsigned open_files;		/* open regular files, all inodes */
+	unsigned draining;		/* unmount: COMMITs still running */
+	bool drain_started;
+	uint64_t drain_deadline_ms;
 };
 
 /* Hidden names for files unlinked while open (NFS "silly rename"). */
 #define FS_SILLY_PREFIX ".ofsrep-unlinked-"
+
+/* True for names in ofsrep's reserved namespace, which users may neither
+ * see nor create. */
+static inline bool fs_reserved_name(const char *name)
+{
+	return !strncmp(name, FS_SILLY_PREFIX, sizeof(FS_SILLY_PREFIX) - 1);
+}
 
 enum fs_op_kind { OP_GENERIC, OP_WRITE, OP_COMMIT_WAIT };
 
@@ -163,5 +174,8 @@ void wb_write(struct fs_op *op);
  * (re-sending them first if the server's verifier changed). */
 void wb_commit_then(struct fs_op *op, void (*resume)(struct fs_op *));
 void wb_drop(struct fs_ctx *fs, struct ino *ino);
+/* At unmount: starts a COMMIT for every inode holding data; returns how
+ * many are running (fs->draining counts down as they finish). */
+unsigned wb_drain_all(struct fs_ctx *fs);
 
 #endif

@@ -148,7 +148,7 @@ void ino_maybe_free(struct ino_table *t, struct ino *ino)
 	struct ino **pp;
 
 	if (ino == &t->root || ino->nlookup || ino->open_count ||
-	    ino->wb_head || ino->wb_inflight || ino->commit_running)
+	    ino->wb_head || ino->wb_inflight || ino->pins)
 		return;
 	pp = &t->buckets[fh_bucket(t, ino->fh, ino->fh_len)];
 	while (*pp && *pp != ino)

@@ -34,7 +34,12 @@ struct ino {
 	uint64_t wb_bytes;
 	unsigned wb_inflight;		/* WRITEs sent, not yet answered */
 	struct fs_op *commit_waiters;	/* ops waiting on a COMMIT */
+	struct fs_op *write_waiters;	/* WRITEs held during a re-send */
 	bool commit_running;
+	bool resending;			/* re-sending after a restart */
+	/* Internal operations in progress on this inode (COMMIT round,
+	 * removal of its hidden name): it may not be freed meanwhile. */
+	unsigned pins;
 	/* Set when unlinked (or renamed over) while open: the file lives on
 	 * under a hidden name in @silly_dir until the last close. */
 	bool silly;

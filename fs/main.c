@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #define LOOP_ENTRIES	256
 #define LOOP_TICK_MS	100
 #define FUSE_BATCH	32	/* requests read per wake-up, for fairness */
+#define FS_DRAIN_MS	30000	/* unmount waits this long for COMMITs */
 
 const struct fuse_lowlevel_ops fs_ops = {
 	.lookup		= fs_op_lookup,
@@ -68,6 +70,9 @@ static void fs_init_conn(void *userdata, struct fuse_conn_info *conn)
 	/* O_TRUNC then arrives as a setattr, which commits pending unstable
 	 * writes before truncating (fs_op_setattr). */
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+	/* The NAS sees root (CAP_FSETID) and would keep set-uid/set-gid bits
+	 * on a write by another user: let the kernel clear them. */
+	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
@@ -107,7 +112,24 @@ static void fs_after_batch(void *ctx)
 	struct fs_ctx *fs = ctx;
 
 	if (fuse_session_exited(fs->se)) {
-		fs->loop.stop = true;
+		/* Unmounted: commit what the NAS may still hold only in
+		 * memory before the retained copies are thrown away. */
+		if (!fs->drain_started) {
+			fs->drain_started = true;
+			fs->drain_deadline_ms = ev_now_ms() + FS_DRAIN_MS;
+			if (wb_drain_all(fs))
+				syslog(LOG_NOTICE, "unmount: committing %u "
+				       "files", fs->draining);
+		}
+		if (!fs->draining || ev_now_ms() > fs->drain_deadline_ms) {
+			if (fs->draining)
+				syslog(LOG_ERR, "unmount: %u files not "
+				       "committed within %d s", fs->draining,
+				       FS_DRAIN_MS / 1000);
+			fs->loop.stop = true;
+			return;
+		}
+		rep_export_pump(&fs->primary);
 		return;
 	}
 	rep_export_pump(&fs->primary);
@@ -200,6 +222,8 @@ int main(int argc, char *argv[])
 	int rc;
 
 	memset(&fs, 0, sizeof(fs));
+	/* libnfs writes to sockets without MSG_NOSIGNAL. */
+	signal(SIGPIPE, SIG_IGN);
 	rc = fs_opts_parse(&args, &fs.opts);
 	if (rc) {
 		rc = rc > 0 ? 0 : 1;

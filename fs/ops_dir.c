@@ -132,8 +132,7 @@ static void rdp_done(struct rep_req *r, void *data)
 	}
 	memcpy(d->verf, ok->cookieverf, sizeof(d->verf));
 	for (ent = ok->reply.entries; ent; ent = ent->nextentry) {
-		if (!strncmp(ent->name, FS_SILLY_PREFIX,
-			     sizeof(FS_SILLY_PREFIX) - 1)) {
+		if (fs_reserved_name(ent->name)) {
 			op->off = ent->cookie;
 			continue;
 		}

@@ -26,8 +26,14 @@ static struct ino *ino_of(fuse_req_t req, fuse_ino_t nodeid)
 	return ino_get(&fs_of(req)->inodes, nodeid);
 }
 
+/* Copies the name of a new entry; names in ofsrep's reserved namespace
+ * are refused (EPERM), like a filesystem's own metadata names. */
 static int op_set_name(struct fs_op *op, const char *name)
 {
+	if (fs_reserved_name(name)) {
+		op_reply_err(op, EPERM);
+		return -1;
+	}
 	op->name = strdup(name);
 	if (!op->name) {
 		op_reply_err(op, ENOMEM);
@@ -83,7 +89,7 @@ void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	/* Files unlinked while open live on under hidden names; they are
 	 * not part of the namespace the user sees. */
-	if (!strncmp(name, FS_SILLY_PREFIX, sizeof(FS_SILLY_PREFIX) - 1)) {
+	if (fs_reserved_name(name)) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}

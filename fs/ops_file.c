@@ -79,10 +79,28 @@ static int create_lookup_send(struct rep_req *r, struct rpc_context *rpc,
 	return rpc_nfs3_lookup_async(rpc, cb, &a, r);
 }
 
-static void create_lookup_done(struct rep_req *r, void *data)
+/* open(O_CREAT|O_TRUNC) found an existing file (made by the other node
+ * between our lookup and our CREATE): the kernel counts on us to truncate,
+ * since it believes it created the file.  op->data holds its handle. */
+static int create_trunc_send(struct rep_req *r, struct rpc_context *rpc,
+			     rpc_cb cb)
 {
 	struct fs_op *op = OP_OF(r);
-	LOOKUP3res *res = data;
+	SETATTR3args a;
+
+	memset(&a, 0, sizeof(a));
+	a.object.data.data_len = op->size;
+	a.object.data.data_val = op->data;
+	fs_sattr_init(&a.new_attributes);
+	a.new_attributes.size.set_it = 1;
+	a.new_attributes.size.set_size3_u.size = 0;
+	return rpc_nfs3_setattr_async(rpc, cb, &a, r);
+}
+
+static void create_trunc_done(struct rep_req *r, void *data)
+{
+	struct fs_op *op = OP_OF(r);
+	SETATTR3res *res = data;
 	struct post_op_fh3 fh;
 
 	if (res->status != NFS3_OK) {
@@ -90,7 +108,45 @@ static void create_lookup_done(struct rep_req *r, void *data)
 		return;
 	}
 	fh.handle_follows = 1;
-	fh.post_op_fh3_u.handle = res->LOOKUP3res_u.resok.object;
+	fh.post_op_fh3_u.handle.data.data_len = op->size;
+	fh.post_op_fh3_u.handle.data.data_val = op->data;
+	fs_reply_entry(op, &fh, &res->SETATTR3res_u.resok.obj_wcc.after,
+		       op->has_fi);
+}
+
+static void create_lookup_done(struct rep_req *r, void *data)
+{
+	struct fs_op *op = OP_OF(r);
+	LOOKUP3res *res = data;
+	post_op_attr *pa = &res->LOOKUP3res_u.resok.obj_attributes;
+	nfs_fh3 *obj = &res->LOOKUP3res_u.resok.object;
+	struct post_op_fh3 fh;
+
+	if (res->status != NFS3_OK) {
+		op_reply_err(op, fs_nfs_errno(res->status));
+		return;
+	}
+	/* Only a regular file can be opened in place of the one we meant
+	 * to create; the kernel would fail anything else with EIO. */
+	if (pa->attributes_follow && pa->post_op_attr_u.attributes.type !=
+	    NF3REG) {
+		op_reply_err(op, pa->post_op_attr_u.attributes.type ==
+			     NF3DIR ? EISDIR : EEXIST);
+		return;
+	}
+	if (op->has_fi && (op->fi.flags & O_TRUNC) && !op->step) {
+		op->data = malloc(obj->data.data_len);
+		if (!op->data) {
+			op_reply_err(op, ENOMEM);
+			return;
+		}
+		memcpy(op->data, obj->data.data_val, obj->data.data_len);
+		op->size = obj->data.data_len;
+		op_chain(op, create_trunc_send, create_trunc_done);
+		return;
+	}
+	fh.handle_follows = 1;
+	fh.post_op_fh3_u.handle = *obj;
 	fs_reply_entry(op, &fh, &res->LOOKUP3res_u.resok.obj_attributes,
 		       op->has_fi);
 }
@@ -104,6 +160,7 @@ static void create_done(struct rep_req *r, void *data)
 	/* EEXIST on a retry is our own first attempt; without O_EXCL an
 	 * existing file is simply opened, as open(O_CREAT) does. */
 	if (res->status == NFS3ERR_EXIST && (op->rr.attempts > 1 || !excl)) {
+		op->step = op->rr.attempts > 1;	/* our own create: no trunc */
 		op_chain(op, create_lookup_send, create_lookup_done);
 		return;
 	}
@@ -118,9 +175,13 @@ static void create_done(struct rep_req *r, void *data)
 void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		  mode_t mode, struct fuse_file_info *fi)
 {
-	struct fs_op *op = op_new(req, ino_of(req, parent), create_send,
-				  create_done);
+	struct fs_op *op;
 
+	if (fs_reserved_name(name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	op = op_new(req, ino_of(req, parent), create_send, create_done);
 	if (!op)
 		return;
 	op->name = strdup(name);

@@ -171,17 +171,25 @@ static struct ino *probe_open_victim(struct fs_op *op, LOOKUP3res *res)
 	return v;
 }
 
+/* Whether the LOOKUP shows the last link (unknown counts as last: hiding
+ * a file that had another name costs a hidden name, not data). */
+static bool last_link(LOOKUP3res *res)
+{
+	post_op_attr *pa = &res->LOOKUP3res_u.resok.obj_attributes;
+
+	return !pa->attributes_follow ||
+	       pa->post_op_attr_u.attributes.nlink <= 1;
+}
+
 /* ---- unlink ---- */
 
 static void unlink_probe_done(struct rep_req *r, void *data)
 {
 	struct fs_op *op = OP_OF(r);
 	struct ino *v = probe_open_victim(op, data);
-	fattr3 *fa = &((LOOKUP3res *)data)->LOOKUP3res_u.resok
-			     .obj_attributes.post_op_attr_u.attributes;
 
 	/* Only the last name needs hiding; another link keeps it alive. */
-	if (v && fa->nlink <= 1) {
+	if (v && last_link(data)) {
 		hide_victim(op, v);
 		return;
 	}
@@ -239,10 +247,8 @@ static void rename_probe_done(struct rep_req *r, void *data)
 {
 	struct fs_op *op = OP_OF(r);
 	struct ino *v = probe_open_victim(op, data);
-	fattr3 *fa = &((LOOKUP3res *)data)->LOOKUP3res_u.resok
-			     .obj_attributes.post_op_attr_u.attributes;
 
-	if (v && fa->nlink <= 1) {
+	if (v && last_link(data)) {
 		op->step = 2;
 		hide_victim(op, v);
 		return;
@@ -260,6 +266,10 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	/* NFSv3 RENAME cannot exchange or refuse to replace atomically. */
 	if (flags) {
 		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (fs_reserved_name(newname)) {
+		fuse_reply_err(req, EPERM);
 		return;
 	}
 	op = op_new(req, ino_get(&fs->inodes, parent), rename_send,
@@ -302,7 +312,7 @@ static void silly_finish(struct fs_op *op, int status)
 		       "of an unlinked open file: %s", v->silly_name,
 		       strerror(fs_nfs_errno(status)));
 	v->silly = false;
-	v->commit_running = false;
+	v->pins--;
 	ino_maybe_free(&op->fs->inodes, v);
 	op_free(op);
 }
@@ -328,7 +338,6 @@ void fs_silly_remove(struct fs_ctx *fs, struct ino *ino)
 	op->rr.send = silly_send;
 	op->rr.done = silly_done;
 	op->rr.fail = silly_fail;
-	/* Holds the inode until the REMOVE is answered. */
-	ino->commit_running = true;
+	ino->pins++;	/* until the REMOVE is answered */
 	op_submit(op);
 }

@@ -1,14 +1,22 @@
 /*
- * wb.c — unstable writes, their retention, and COMMIT.
+ * wb.c — writes, their retention, and COMMIT.
  *
  * Writes go to the primary as NFS UNSTABLE WRITEs: the server may keep the
  * data in memory until a COMMIT.  An NFS server that restarts loses such
  * data and says so by returning a new write verifier.  So ofsrep keeps a
- * copy of every unstable write (a wb_chunk) until a COMMIT answered with
- * the same verifier that chunk's WRITE got; chunks whose verifier differs
- * are re-sent as FILE_SYNC writes, in their original order, before the
- * COMMIT is reported done.  The kernel serialises writes to one inode
- * (inode lock, no writeback cache), so completion order is issue order.
+ * copy of every write (a wb_chunk), in the order the writes were answered,
+ * until a COMMIT covers it.  The kernel serialises writes to one inode
+ * (inode lock, no writeback cache), so that order is issue order.
+ *
+ * RE-SEND RULE.  A COMMIT round covers the chunks retained when it starts.
+ * If some chunk's verifier differs from the COMMIT's (or the chunk was
+ * split across replies with different verifiers), the server lost data
+ * from that chunk on.  Then that chunk and EVERY later one — the rest of
+ * the round and all chunks retained since — are re-sent as FILE_SYNC
+ * writes in their original order, so a re-sent old write can never land
+ * after a newer write of the same bytes.  FILE_SYNC answers are retained
+ * like unstable ones for the same reason.  While a re-send runs, new
+ * WRITEs to the inode wait (write_waiters).
  *
  * When COMMIT runs:
  *   - fsync(2): synchronously, the reply waits for it;
@@ -16,12 +24,17 @@
  *   - when a file's retained bytes pass wb_max (back-pressure: the write
  *     that crossed the line is answered only after the COMMIT);
  *   - at release (last close), in the background: close(2) does not wait,
- *     but the data stays retained until committed.
+ *     but the data stays retained until committed;
+ *   - at unmount, for every inode still holding chunks (wb_drain_all).
  *
- * A COMMIT covers the chunks retained when it is sent; writes answered
- * during it start another round for the waiters.  Failure of the COMMIT
- * call itself (an NFS error, not a lost connection, which is retried)
- * is reported to the fsync waiter as EIO and the chunks stay retained.
+ * Failures: a lost connection is not a failure (the call is re-sent).  An
+ * NFS error on COMMIT or on a re-send is reported to the waiters (fsync
+ * gets it); the chunks stay retained for the next round, except on ESTALE
+ * (the file is gone from the server: nothing can ever be committed).
+ *
+ * Lifetime: a COMMIT round pins its inode (ino->pins) until its waiters
+ * have run, so a FORGET or the last release during the round cannot free
+ * it underneath.
  */
 #include "fs/fs.h"
 
@@ -31,11 +44,13 @@
 #include <syslog.h>
 
 #define OP_OF(r) ((struct fs_op *)(r))
+#define COMMIT_TIMEOUT_MS 60000	/* a COMMIT may flush wb_max MiB to disk */
 
 struct wb_chunk {
 	struct wb_chunk *next;
 	uint64_t off;
 	uint32_t len;
+	bool mixed;		/* parts got different verifiers */
 	char verf[NFS3_WRITEVERFSIZE];
 	char *data;		/* owned */
 };
@@ -89,7 +104,7 @@ static void write_reply(struct fs_op *op)
 }
 
 /* Turns the op's payload into a retained chunk (takes ownership). */
-static int write_retain(struct fs_op *op, const char *verf)
+static int write_retain(struct fs_op *op)
 {
 	struct wb_chunk *c = calloc(1, sizeof(*c));
 	struct ino *ino = op->ino;
@@ -99,8 +114,9 @@ static int write_retain(struct fs_op *op, const char *verf)
 	c->off = op->off;
 	c->len = op->size;
 	c->data = op->data;
+	c->mixed = op->flags;
 	op->data = NULL;
-	memcpy(c->verf, verf, sizeof(c->verf));
+	memcpy(c->verf, op->verf, sizeof(c->verf));
 	if (ino->wb_tail)
 		ino->wb_tail->next = c;
 	else
@@ -117,26 +133,25 @@ static void write_done(struct rep_req *r, void *data)
 	WRITE3resok *ok = &res->WRITE3res_u.resok;
 	struct ino *ino = op->ino;
 
-	if (res->status != NFS3_OK) {
+	if (res->status != NFS3_OK || ok->count == 0) {
 		ino->wb_inflight--;
-		op_reply_err(op, fs_nfs_errno(res->status));
+		op_reply_err(op, res->status != NFS3_OK ?
+			     fs_nfs_errno(res->status) : EIO);
 		return;
 	}
+	/* The chunk's verifier is its first part's; a later part with
+	 * another verifier (a restart in between) marks it for re-send. */
+	if (op->step == 0)
+		memcpy(op->verf, ok->verf, sizeof(op->verf));
+	else if (memcmp(op->verf, ok->verf, sizeof(op->verf)))
+		op->flags = 1;
 	op->step += ok->count;
-	if (ok->count == 0) {
-		ino->wb_inflight--;
-		op_reply_err(op, EIO);
-		return;
-	}
 	if ((size_t)op->step < op->size) {	/* short write: go on */
 		op_chain(op, write_send, write_done);
 		return;
 	}
 	ino->wb_inflight--;
-	/* A split write may have mixed stabilities; retain unless the
-	 * single WRITE was already FILE_SYNC. */
-	if (!(op->size <= op->fs->primary.wtmax && ok->committed != UNSTABLE)
-	    && write_retain(op, ok->verf)) {
+	if (write_retain(op)) {
 		op_reply_err(op, ENOMEM);
 		return;
 	}
@@ -156,49 +171,71 @@ static void write_fail(struct rep_req *r, int err)
 
 void wb_write(struct fs_op *op)
 {
-	op->ino->wb_inflight++;
+	struct ino *ino = op->ino;
+
 	op->step = 0;
+	op->flags = 0;
 	op->rr.send = write_send;
 	op->rr.done = write_done;
 	op->rr.fail = write_fail;
+	if (ino->resending) {
+		op->next = ino->write_waiters;
+		ino->write_waiters = op;
+		return;
+	}
+	ino->wb_inflight++;
 	op_submit(op);
 }
 
-/* ---- COMMIT and re-send ---- */
-
-/* The internal op that runs one COMMIT round: op->victim is the inode,
- * op->chunks the chunks the round covers, op->cursor the re-send walk. */
-static struct wb_chunk **round_chunks(struct fs_op *op)
-{
-	return &op->chunks;
-}
+/* ---- COMMIT and re-send ----
+ *
+ * The internal op that runs one round: op->victim is the inode,
+ * op->chunks the chunks it covers, op->cursor the re-send position and
+ * op->step the bytes of the cursor chunk already re-sent. */
 
 static int commit_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 {
 	struct fs_op *op = OP_OF(r);
+	int old = rpc_get_timeout(rpc);
 	COMMIT3args a;
+	int rc;
 
 	a.file = ino_fh3(op->victim);
 	a.offset = 0;
 	a.count = 0;	/* 0 = to the end of the file */
-	return rpc_nfs3_commit_async(rpc, cb, &a, r);
+	/* libnfs stamps the deadline when the call is queued: a COMMIT may
+	 * legitimately take long (it flushes the file on the NAS). */
+	rpc_set_timeout(rpc, COMMIT_TIMEOUT_MS);
+	rc = rpc_nfs3_commit_async(rpc, cb, &a, r);
+	rpc_set_timeout(rpc, old);
+	return rc;
 }
 
+/* Runs the waiters once nothing more is to be done for them. */
 static void commit_finish(struct fs_op *op, int err)
 {
 	struct ino *ino = op->victim;
 	struct fs_ctx *fs = op->fs;
-	struct fs_op *w = ino->commit_waiters;
+	struct fs_op *w, *held;
 
-	chunk_free_list(*round_chunks(op), ino);
-	*round_chunks(op) = NULL;
-	ino->commit_running = false;
+	chunk_free_list(op->chunks, ino);
+	op->chunks = NULL;
 	op_free(op);
+	ino->commit_running = false;
+	ino->resending = false;
+	held = ino->write_waiters;
+	ino->write_waiters = NULL;
+	for (; held; held = w) {	/* writes held during the re-send */
+		w = held->next;
+		wb_write(held);
+	}
 	if (!err && ino->wb_head) {
 		/* Writes answered during this round: one more round. */
 		wb_start_commit(fs, ino);
+		ino->pins--;		/* the new round holds its own */
 		return;
 	}
+	w = ino->commit_waiters;
 	ino->commit_waiters = NULL;
 	while (w) {
 		struct fs_op *next = w->next;
@@ -209,55 +246,69 @@ static void commit_finish(struct fs_op *op, int err)
 			w->resume(w);
 		w = next;
 	}
+	ino->pins--;
 	ino_maybe_free(&fs->inodes, ino);
 }
 
-/* Re-sends the first chunk of the round as FILE_SYNC; done when empty. */
 static int resend_send(struct rep_req *r, struct rpc_context *rpc,
 		       rpc_cb cb)
 {
 	struct fs_op *op = OP_OF(r);
 	struct wb_chunk *c = op->cursor;
+	size_t n = c->len - op->step;
 	WRITE3args a;
 
+	if (n > op->fs->primary.wtmax)
+		n = op->fs->primary.wtmax;
 	a.file = ino_fh3(op->victim);
-	a.offset = c->off;
-	a.count = c->len;
+	a.offset = c->off + op->step;
+	a.count = n;
 	a.stable = FILE_SYNC;
-	a.data.data_len = c->len;
-	a.data.data_val = c->data;
+	a.data.data_len = n;
+	a.data.data_val = c->data + op->step;
 	return rpc_nfs3_write_async(rpc, cb, &a, r);
 }
-
-static void resend_next(struct fs_op *op);
 
 static void resend_done(struct rep_req *r, void *data)
 {
 	struct fs_op *op = OP_OF(r);
 	WRITE3res *res = data;
 
-	if (res->status != NFS3_OK ||
-	    res->WRITE3res_u.resok.count < op->cursor->len) {
-		commit_abort(op, EIO);
+	if (res->status != NFS3_OK || res->WRITE3res_u.resok.count == 0) {
+		commit_abort(op, res->status != NFS3_OK ?
+			     fs_nfs_errno(res->status) : EIO);
 		return;
 	}
+	op->step += res->WRITE3res_u.resok.count;
+	if ((size_t)op->step < op->cursor->len) {	/* short: the rest */
+		op_chain(op, resend_send, resend_done);
+		return;
+	}
+	op->step = 0;
 	op->cursor = op->cursor->next;
-	resend_next(op);
-}
-
-/* Walks the chunks the round covers whose verifier differs. */
-static void resend_next(struct fs_op *op)
-{
-	struct wb_chunk *c = op->cursor;
-
-	while (c && !memcmp(c->verf, op->verf, NFS3_WRITEVERFSIZE))
-		c = c->next;
-	op->cursor = c;
-	if (!c) {
-		commit_finish(op, 0);
+	if (!op->cursor) {
+		commit_finish(op, 0);	/* all FILE_SYNC now */
 		return;
 	}
 	op_chain(op, resend_send, resend_done);
+}
+
+/* Appends the chunks retained since the round began to the round, so the
+ * re-send covers every write after the first lost one. */
+static void round_take_newer(struct fs_op *op)
+{
+	struct ino *ino = op->victim;
+	struct wb_chunk **tail = &op->chunks;
+
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = ino->wb_head;
+	ino->wb_head = ino->wb_tail = NULL;
+}
+
+static bool chunk_lost(const struct wb_chunk *c, const char *verf)
+{
+	return c->mixed || memcmp(c->verf, verf, NFS3_WRITEVERFSIZE);
 }
 
 /* A round that failed keeps its chunks: back in front of newer ones. */
@@ -266,8 +317,16 @@ static void commit_abort(struct fs_op *op, int err)
 	struct wb_chunk *c = op->chunks;
 	struct ino *ino = op->victim;
 
-	syslog(LOG_ERR, "primary: COMMIT failed: %s; %llu bytes stay "
-	       "retained", strerror(err), (unsigned long long)ino->wb_bytes);
+	if (err == ESTALE) {
+		syslog(LOG_WARNING, "primary: file %llu is gone from the "
+		       "server; dropping its uncommitted data",
+		       (unsigned long long)ino->fileid);
+		commit_finish(op, err);
+		return;
+	}
+	syslog(LOG_ERR, "primary: COMMIT of file %llu failed: %s; its data "
+	       "stays retained", (unsigned long long)ino->fileid,
+	       strerror(err));
 	if (c) {
 		struct wb_chunk *last = c;
 
@@ -291,19 +350,36 @@ static void commit_done(struct rep_req *r, void *data)
 {
 	struct fs_op *op = OP_OF(r);
 	COMMIT3res *res = data;
+	const char *verf = res->COMMIT3res_u.resok.verf;
+	struct wb_chunk *c;
 
 	if (res->status != NFS3_OK) {
 		commit_abort(op, fs_nfs_errno(res->status));
 		return;
 	}
-	/* Stash the verifier; chunks that differ were lost by a restart. */
-	memcpy(op->verf, res->COMMIT3res_u.resok.verf, NFS3_WRITEVERFSIZE);
+	for (c = op->chunks; c && !chunk_lost(c, verf); c = c->next)
+		;
+	if (!c) {
+		commit_finish(op, 0);
+		return;
+	}
+	syslog(LOG_WARNING, "primary: write verifier changed (server "
+	       "restarted): re-sending uncommitted data of file %llu",
+	       (unsigned long long)op->victim->fileid);
+	/* Free what is safely committed; re-send from the first lost
+	 * chunk through the newest. */
+	while (op->chunks != c) {
+		struct wb_chunk *done = op->chunks;
+
+		op->chunks = done->next;
+		done->next = NULL;
+		chunk_free_list(done, op->victim);
+	}
+	op->victim->resending = true;
+	round_take_newer(op);
 	op->cursor = op->chunks;
-	if (op->cursor && memcmp(op->cursor->verf, op->verf,
-				 NFS3_WRITEVERFSIZE))
-		syslog(LOG_WARNING, "primary: write verifier changed (server "
-		       "restarted): re-sending uncommitted data");
-	resend_next(op);
+	op->step = 0;
+	op_chain(op, resend_send, resend_done);
 }
 
 static void wb_start_commit(struct fs_ctx *fs, struct ino *ino)
@@ -314,15 +390,20 @@ static void wb_start_commit(struct fs_ctx *fs, struct ino *ino)
 		struct fs_op *w = ino->commit_waiters;
 
 		ino->commit_waiters = NULL;
-		for (; w; w = w->next)
+		while (w) {
+			struct fs_op *next = w->next;
+
 			op_reply_err(w, ENOMEM);
+			w = next;
+		}
 		return;
 	}
 	op->fs = fs;
 	op->victim = ino;
-	*round_chunks(op) = ino->wb_head;
+	op->chunks = ino->wb_head;
 	ino->wb_head = ino->wb_tail = NULL;
 	ino->commit_running = true;
+	ino->pins++;
 	op->rr.send = commit_send;
 	op->rr.done = commit_done;
 	op->rr.fail = commit_fail;
@@ -342,4 +423,34 @@ void wb_commit_then(struct fs_op *op, void (*resume)(struct fs_op *))
 	ino->commit_waiters = op;
 	if (!ino->commit_running)
 		wb_start_commit(op->fs, ino);
+}
+
+/* ---- unmount ---- */
+
+static void drain_done(struct fs_op *op)
+{
+	op->fs->draining--;
+	op_free(op);
+}
+
+unsigned wb_drain_all(struct fs_ctx *fs)
+{
+	struct ino_table *t = &fs->inodes;
+
+	for (size_t b = 0; b < t->nbuckets; b++) {
+		for (struct ino *ino = t->buckets[b]; ino; ino = ino->hnext) {
+			struct fs_op *op;
+
+			if (!ino->wb_head && !ino->commit_running)
+				continue;
+			op = calloc(1, sizeof(*op));
+			if (!op)
+				continue;
+			op->fs = fs;
+			op->ino = ino;
+			fs->draining++;
+			wb_commit_then(op, drain_done);
+		}
+	}
+	return fs->draining;
 }
