@@ -25,7 +25,9 @@
  *     that crossed the line is answered only after the COMMIT);
  *   - at release (last close), in the background: close(2) does not wait,
  *     but the data stays retained until committed;
- *   - at unmount, for every inode still holding chunks (wb_drain_all).
+ *   - at unmount, for every inode still holding chunks (wb_drain_all);
+ *   - at once, in the background, when a WRITE reply shows a verifier
+ *     other than the oldest retained chunk's (the server restarted).
  *
  * Failures: a lost connection is not a failure (the call is re-sent).  An
  * NFS error on COMMIT or on a re-send is reported to the waiters (fsync
@@ -57,6 +59,7 @@ struct wb_chunk {
 
 static void wb_start_commit(struct fs_ctx *fs, struct ino *ino);
 static void commit_abort(struct fs_op *op, int err);
+static bool chunk_lost(const struct wb_chunk *c, const char *verf);
 
 static void chunk_free_list(struct wb_chunk *c, struct ino *ino)
 {
@@ -155,6 +158,11 @@ static void write_done(struct rep_req *r, void *data)
 		op_reply_err(op, ENOMEM);
 		return;
 	}
+	/* The oldest retained write got another verifier: the server
+	 * restarted since and may have lost it.  Re-send now rather than at
+	 * the next fsync or close, so readers see the data meanwhile. */
+	if (!ino->commit_running && chunk_lost(ino->wb_head, ok->verf))
+		wb_start_commit(op->fs, ino);
 	if (ino->wb_bytes > op->fs->wb_max)
 		wb_commit_then(op, write_reply);
 	else
