@@ -305,6 +305,21 @@ static void finish_lookup(struct fs_op *op)
 	op_chain(op, lookup_send, lookup_done);
 }
 
+/* The end of MKDIR, SYMLINK and MKNOD, whose results share one shape. */
+static void made_done(struct fs_op *op, int status, post_op_fh3 *obj,
+		      post_op_attr *attr)
+{
+	if (retried_exist(op, status)) {
+		finish_lookup(op);
+		return;
+	}
+	if (status != NFS3_OK) {
+		op_reply_err(op, fs_nfs_errno(status));
+		return;
+	}
+	fs_reply_entry(op, obj, attr, false);
+}
+
 static int mkdir_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 {
 	struct fs_op *op = OP_OF(r);
@@ -318,19 +333,10 @@ static int mkdir_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 
 static void mkdir_done(struct rep_req *r, void *data)
 {
-	struct fs_op *op = OP_OF(r);
 	MKDIR3res *res = data;
 
-	if (retried_exist(op, res->status)) {
-		finish_lookup(op);
-		return;
-	}
-	if (res->status != NFS3_OK) {
-		op_reply_err(op, fs_nfs_errno(res->status));
-		return;
-	}
-	fs_reply_entry(op, &res->MKDIR3res_u.resok.obj,
-		       &res->MKDIR3res_u.resok.obj_attributes, false);
+	made_done(OP_OF(r), res->status, &res->MKDIR3res_u.resok.obj,
+		  &res->MKDIR3res_u.resok.obj_attributes);
 }
 
 void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -360,19 +366,10 @@ static int symlink_send(struct rep_req *r, struct rpc_context *rpc,
 
 static void symlink_done(struct rep_req *r, void *data)
 {
-	struct fs_op *op = OP_OF(r);
 	SYMLINK3res *res = data;
 
-	if (retried_exist(op, res->status)) {
-		finish_lookup(op);
-		return;
-	}
-	if (res->status != NFS3_OK) {
-		op_reply_err(op, fs_nfs_errno(res->status));
-		return;
-	}
-	fs_reply_entry(op, &res->SYMLINK3res_u.resok.obj,
-		       &res->SYMLINK3res_u.resok.obj_attributes, false);
+	made_done(OP_OF(r), res->status, &res->SYMLINK3res_u.resok.obj,
+		  &res->SYMLINK3res_u.resok.obj_attributes);
 }
 
 /* libnfs 4.0 encodes a SYMLINK call into a fixed 4 KiB buffer, so the
@@ -434,19 +431,10 @@ static int mknod_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 
 static void mknod_done(struct rep_req *r, void *data)
 {
-	struct fs_op *op = OP_OF(r);
 	MKNOD3res *res = data;
 
-	if (retried_exist(op, res->status)) {
-		finish_lookup(op);
-		return;
-	}
-	if (res->status != NFS3_OK) {
-		op_reply_err(op, fs_nfs_errno(res->status));
-		return;
-	}
-	fs_reply_entry(op, &res->MKNOD3res_u.resok.obj,
-		       &res->MKNOD3res_u.resok.obj_attributes, false);
+	made_done(OP_OF(r), res->status, &res->MKNOD3res_u.resok.obj,
+		  &res->MKNOD3res_u.resok.obj_attributes);
 }
 
 /* Regular files made by mknod(2) go through CREATE (ops_file.c). */

@@ -252,6 +252,15 @@ def _stop_and_check(lab):
                     f"{proc.stderr.strip()} left: {left}")
 
 
+def _local_dir(request):
+    """A fresh directory under OFSREP_TEST_DIR (see `mnt`)."""
+    path = Path(os.environ["OFSREP_TEST_DIR"]) / \
+        f"{request.node.name[:40]}-{os.getpid()}-{next(_local_dirs)}"
+    path = Path(re.sub(r"[^A-Za-z0-9._/-]", "_", str(path)))
+    path.mkdir(parents=True)
+    return LocalDir(path)
+
+
 @pytest.fixture
 def lab(tmp_path_factory):
     """A fresh lab, NAS a and b, no ofsrep mount; stopped in teardown."""
@@ -266,12 +275,8 @@ def lab(tmp_path_factory):
 @pytest.fixture
 def mnt(tmp_path_factory, request):
     """A lab with ofsrep mounted at .path (or a local directory, see above)."""
-    local = os.environ.get("OFSREP_TEST_DIR")
-    if local:
-        path = Path(local) / f"{request.node.name[:40]}-{os.getpid()}-{next(_local_dirs)}"
-        path = Path(re.sub(r"[^A-Za-z0-9._/-]", "_", str(path)))
-        path.mkdir(parents=True)
-        yield LocalDir(path)
+    if os.environ.get("OFSREP_TEST_DIR"):
+        yield _local_dir(request)
         return
     if not os.access(ofsrep_bin(), os.X_OK):
         pytest.skip(f"ofsrep binary {ofsrep_bin()} not built")
@@ -290,12 +295,8 @@ def mnt_shared(request):
     need a filesystem, each in its own subdirectory).  The lab lives in a
     world-searchable directory under /tmp so that tests running as another
     uid can reach the mount (pytest's own tmp dirs are mode 0700)."""
-    local = os.environ.get("OFSREP_TEST_DIR")
-    if local:
-        path = Path(local) / f"{request.node.name[:40]}-{os.getpid()}-{next(_local_dirs)}"
-        path = Path(re.sub(r"[^A-Za-z0-9._/-]", "_", str(path)))
-        path.mkdir(parents=True)
-        yield LocalDir(path)
+    if os.environ.get("OFSREP_TEST_DIR"):
+        yield _local_dir(request)
         return
     if not os.access(ofsrep_bin(), os.X_OK):
         pytest.skip(f"ofsrep binary {ofsrep_bin()} not built")
