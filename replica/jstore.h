@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * replica/jstore.h: synchronous access to one node's journal directory
+ * on an export, over libnfs's high-level API (each call is a libnfs async
+ * call driven to completion under a deadline; jstore.c says why not
+ * libnfs's own synchronous functions).
+ *
+ * Where the journal lives (the <journal dir> of journal/format.h):
+ *
+ *	<export>/.ofsrep/journal/<node>/<segno>.seg	segments
+ *	<export>/.ofsrep/journal/<node>/applied.ckpt	the applier's checkpoint
+ *
+ * <node> in decimal, <segno> as 16 lowercase hex digits.  Directories are
+ * created mode 0700 and files 0600: records carry file data.
+ *
+ * What it is for: start-up, recovery and tools (ofsrep-journal, later
+ * ofsrep-fsck): list the segments, read them whole, create a segment,
+ * write a group at an offset, read and write the checkpoint.  Every call
+ * blocks until the server answered or the timeout expired: timeout_ms is
+ * libnfs's per-RPC timeout and, plus 0.5 s, a deadline on each whole
+ * call (a group write of several RPCs included), the mount's TCP connect
+ * included.
+ *
+ * What it does not do: the FUSE data path (that is replica/loop.c's
+ * asynchronous world), validation (journal/reader.h), deciding what to
+ * write (journal/appender.h), or retrying.  Auto-reconnect is off: a lost
+ * connection or a timeout fails the call in progress, and every later
+ * call fails at once with -ENOTCONN; close and open again.
+ *
+ * DURABILITY.  Segments and the checkpoint are opened O_SYNC, so libnfs
+ * sends every WRITE as FILE_SYNC (checked in the lab with gdb on
+ * rpc_nfs3_write_async(): stable is 2 for a created segment and for the
+ * checkpoint, created or reopened).  A write is durable when its
+ * reply arrives; there is no UNSTABLE WRITE + COMMIT.  Why not COMMIT:
+ * with UNSTABLE writes the client must compare the write verifier of each
+ * WRITE reply with the COMMIT's and re-send on a change (a server reboot
+ * in between lost the data), and libnfs's high-level API returns neither
+ * verifier (nfs_pwrite() gives a count, nfs_fsync() a status).  FILE_SYNC
+ * needs no verifier, costs one round trip instead of two per group, and
+ * makes "reply = durable" true for each WRITE on its own, which is what
+ * writer rule W4 needs.  CREATE and MKDIR are synchronous
+ * on the server by NFSv3's rules (RFC 1813 sec. 3.3.8), so a segment
+ * that exists stays.  libnfs splits a write larger than the server's
+ * wtmax into several WRITEs that may land in any order; journal/format.h
+ * expects exactly that of a group.
+ *
+ * Errors: every call returns 0 or -errno and, on error, writes one line
+ * naming the export URL, the operation, the path and the errno (plus
+ * libnfs's own text) into the caller's err[errlen].  libnfs 4.0 reports
+ * an RPC timeout as -EINTR ("Command timed out"); jstore returns it as
+ * -ETIMEDOUT, since nothing here can be interrupted otherwise.
+ *
+ * libnfs 4.0 sends with MSG_NOSIGNAL: a server that dies mid-WRITE fails
+ * the call, it raises no SIGPIPE.
+ *
+ * Not thread-safe: one struct jstore per thread.
+ * Tests: tests/integration/test_journal_store.py (through
+ * tools/ofsrep-journal, against real ganesha in the lab).
+ */
+#ifndef OFSREP_JSTORE_H
+#define OFSREP_JSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "journal/format.h"
+
+#define JSTORE_ROOT		"/.ofsrep"
+#define JSTORE_JOURNAL		"/.ofsrep/journal"
+#define JSTORE_CKPT_NAME	"applied.ckpt"
+#define JSTORE_CKPT_FILE_SIZE	(JNL_CKPT_SLOTS * JNL_CKPT_SIZE)
+#define JSTORE_DIR_MAX		32	/* "/.ofsrep/journal/4294967295" */
+#define JSTORE_PATH_MAX		64	/* longest path jstore builds */
+#define JSTORE_URL_MAX		1400
+#define JSTORE_ERR_MAX		2048	/* an err buffer that always fits */
+
+/* jstore_seg_create() flags */
+#define JSTORE_REPLACE		1u	/* the segment may exist: truncate it
+					 * (W5: only an EMPTY segment) */
+
+struct nfs_context;
+struct nfsfh;
+struct jstore_call;
+
+struct jstore {
+	struct nfs_context *nfs;	/* owned; NULL when closed */
+	struct jstore_call *call;	/* owned; the call in progress (see
+					 * jstore.c: outlives the context) */
+	struct nfsfh *wfh;		/* segment open for writing, or NULL */
+	uint64_t wsegno;		/* its segno */
+	bool broken;			/* a timeout or lost connection: every
+					 * later call fails with -ENOTCONN */
+	uint32_t node;
+	int timeout_ms;			/* per RPC and per call, mount
+					 * included */
+	char url[JSTORE_URL_MAX];	/* as given, for messages */
+	char dir[JSTORE_DIR_MAX];	/* "/.ofsrep/journal/<node>" */
+};
+
+int jstore_open(struct jstore *js, const char *url, uint32_t node,
+		int timeout_ms, char *err, size_t errlen);
+void jstore_close(struct jstore *js);
+int jstore_mkdir(struct jstore *js, char *err, size_t errlen);
+int jstore_list(struct jstore *js, uint64_t **segnos, size_t *n,
+		char *err, size_t errlen);
+int jstore_seg_read(struct jstore *js, uint64_t segno, uint8_t **buf,
+		    size_t *len, char *err, size_t errlen);
+int jstore_seg_create(struct jstore *js, uint64_t segno, unsigned flags,
+		      char *err, size_t errlen);
+int jstore_seg_write(struct jstore *js, uint64_t segno, uint64_t offset,
+		     const uint8_t *data, size_t len, char *err,
+		     size_t errlen);
+int jstore_ckpt_read(struct jstore *js, uint8_t *buf, size_t *len,
+		     char *err, size_t errlen);
+int jstore_ckpt_load(struct jstore *js, struct jnl_ckpt *ck,
+		     unsigned *slot, char *err, size_t errlen);
+int jstore_ckpt_store(struct jstore *js, unsigned slot, struct jnl_ckpt *ck,
+		      char *err, size_t errlen);
+void jstore_seg_path(const struct jstore *js, uint64_t segno, char *buf,
+		     size_t size);
+
+#endif /* OFSREP_JSTORE_H */
