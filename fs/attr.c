@@ -127,7 +127,7 @@ void op_free(struct fs_op *op)
 {
 	free(op->name);
 	free(op->name2);
-	free(op->data);
+	free(op->data_base ? op->data_base : op->data);
 	free(op);
 }
 

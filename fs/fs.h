@@ -30,6 +30,7 @@ struct fs_ctx {
 	struct rep_export secondary;	/* probed only, for now */
 	struct ino_table inodes;
 	struct fuse_buf fbuf;		/* FUSE receive buffer */
+	size_t fbuf_cap;		/* its allocation size */
 	struct ev_token *fuse_tok;	/* armed poll on /dev/fuse */
 	uint64_t wb_max;		/* bytes, from opts.wb_max_mb */
 	uint64_t silly_seq;		/* hidden-name counter */
@@ -69,7 +70,9 @@ struct fs_op {
 	struct stat attr;		/* setattr values */
 	off_t off;
 	size_t size;
-	char *data;			/* owned write payload / symlink */
+	char *data;			/* write payload / symlink / buffer */
+	char *data_base;		/* if set, the allocation holding
+					 * data (a stolen FUSE buffer) */
 	struct fs_op *next;		/* commit-wait link */
 	void (*resume)(struct fs_op *op);	/* after a COMMIT wait */
 	struct fuse_file_info fi;

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -96,6 +97,9 @@ static void fuse_poll_cb(struct ev_token *tok, int res)
 	fs->fuse_tok = NULL;
 	for (int i = 0; i < FUSE_BATCH; i++) {
 		int n = fuse_session_receive_buf(fs->se, &fs->fbuf);
+
+		if (!fs->fbuf_cap && fs->fbuf.mem)
+			fs->fbuf_cap = malloc_usable_size(fs->fbuf.mem);
 
 		if (n == -EAGAIN || n == -EINTR)
 			break;

@@ -271,6 +271,32 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 /* ---- write ---- */
 
+/* The write's bytes must outlive the reply (they are retained until the
+ * server commits them), and the FUSE receive buffer is reused for the next
+ * request.  Rather than copy 1 MiB, take the whole receive buffer: libfuse
+ * allocates a fresh one at the next receive.  Small writes are copied, so
+ * that a 4 KiB write does not pin a 1 MiB buffer. */
+#define WRITE_STEAL_MIN (256 * 1024)
+
+static int write_take_data(struct fs_op *op, const char *buf, size_t size)
+{
+	struct fs_ctx *fs = op->fs;
+	char *base = fs->fbuf.mem;
+
+	if (size >= WRITE_STEAL_MIN && base && buf >= base &&
+	    buf + size <= base + fs->fbuf_cap) {
+		op->data_base = base;
+		op->data = (char *)buf;
+		fs->fbuf.mem = NULL;
+		return 0;
+	}
+	op->data = malloc(size ? size : 1);
+	if (!op->data)
+		return -ENOMEM;
+	memcpy(op->data, buf, size);
+	return 0;
+}
+
 void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		 size_t size, off_t off, struct fuse_file_info *fi)
 {
@@ -278,14 +304,10 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 
 	if (!op)
 		return;
-	/* Our own copy: the request buffer is reused at once, and the data
-	 * must outlive the reply in case the server restarts. */
-	op->data = malloc(size ? size : 1);
-	if (!op->data) {
+	if (write_take_data(op, buf, size)) {
 		op_reply_err(op, ENOMEM);
 		return;
 	}
-	memcpy(op->data, buf, size);
 	op->size = size;
 	op->off = off;
 	if (!size) {

@@ -54,7 +54,8 @@ struct wb_chunk {
 	uint32_t len;
 	bool mixed;		/* parts got different verifiers */
 	char verf[NFS3_WRITEVERFSIZE];
-	char *data;		/* owned */
+	char *data;		/* the bytes */
+	char *base;		/* their allocation (owned) */
 };
 
 static void wb_start_commit(struct fs_ctx *fs, struct ino *ino);
@@ -68,7 +69,7 @@ static void chunk_free_list(struct wb_chunk *c, struct ino *ino)
 
 		if (ino)
 			ino->wb_bytes -= c->len;
-		free(c->data);
+		free(c->base);
 		free(c);
 		c = next;
 	}
@@ -117,8 +118,10 @@ static int write_retain(struct fs_op *op)
 	c->off = op->off;
 	c->len = op->size;
 	c->data = op->data;
+	c->base = op->data_base ? op->data_base : op->data;
 	c->mixed = op->flags;
 	op->data = NULL;
+	op->data_base = NULL;
 	memcpy(c->verf, op->verf, sizeof(c->verf));
 	if (ino->wb_tail)
 		ino->wb_tail->next = c;
