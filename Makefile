@@ -97,12 +97,13 @@ demo: all
 bench: all
 	./tools/bench.sh $(BUILD)
 
+# mount(8) runs /sbin/mount.fuse.ofsrep for `-t fuse.ofsrep` with PATH
+# cleared; that script runs mount.fuse3 with a fixed PATH (see it).
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
 	install -m 755 $(BUILD)/ofsrep $(DESTDIR)$(PREFIX)/bin/ofsrep
+	install -m 755 $(BUILD)/ofsrep-journal $(DESTDIR)$(PREFIX)/bin/ofsrep-journal
 	install -m 755 tools/ofsrep-lab $(DESTDIR)$(PREFIX)/bin/ofsrep-lab
-	# mount(8) runs /sbin/mount.fuse.ofsrep for `-t fuse.ofsrep` with PATH
-	# cleared; the script runs mount.fuse3 with a fixed PATH (see it).
 	install -m 755 tools/mount.fuse.ofsrep $(DESTDIR)$(SBINDIR)/mount.fuse.ofsrep
 	install -m 644 docs/ofsrep.8 $(DESTDIR)$(MANDIR)/man8/ofsrep.8
 
