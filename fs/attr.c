@@ -222,14 +222,35 @@ static void entry_lookup_done(struct rep_req *r, void *data)
 		       op->has_fi);
 }
 
+/* Sends the entry prepared in op->e (after its record is durable, in
+ * journal mode). */
+static void entry_send(struct fs_op *op)
+{
+	struct fs_ctx *fs = op->fs;
+	struct ino *ino = op->entry_ino;
+	int rc;
+
+	if (op->entry_is_create)
+		rc = fuse_reply_create(op->req, &op->e, &op->fi);
+	else
+		rc = fuse_reply_entry(op->req, &op->e);
+	if (rc) {
+		/* The kernel never saw the entry: give the reference back. */
+		if (op->entry_is_create) {
+			ino->open_count--;
+			fs->open_files--;
+		}
+		ino_forget(&fs->inodes, ino, 1);
+	}
+	op_free(op);
+}
+
 void fs_reply_entry(struct fs_op *op, const struct post_op_fh3 *fh,
 		    const struct post_op_attr *attr, bool is_create)
 {
 	struct fs_ctx *fs = op->fs;
 	const struct fattr3 *fa = &attr->post_op_attr_u.attributes;
-	struct fuse_entry_param e;
 	struct ino *ino;
-	int rc;
 
 	if (!fh->handle_follows || !attr->attributes_follow) {
 		op_chain(op, entry_lookup_send, entry_lookup_done);
@@ -241,22 +262,21 @@ void fs_reply_entry(struct fs_op *op, const struct post_op_fh3 *fh,
 		op_reply_err(op, ENOMEM);
 		return;
 	}
-	fs_entry_fill(fs, &e, ino, fa);
+	fs_entry_fill(fs, &op->e, ino, fa);
+	op->entry_ino = ino;
+	op->entry_is_create = is_create;
+	op->fi.fh = 0;
 	if (is_create) {
 		ino->open_count++;
 		fs->open_files++;
-		op->fi.fh = 0;
-		rc = fuse_reply_create(op->req, &e, &op->fi);
-	} else {
-		rc = fuse_reply_entry(op->req, &e);
 	}
-	if (rc) {
-		/* The kernel never saw the entry: give the reference back. */
-		if (is_create) {
-			ino->open_count--;
-			fs->open_files--;
-		}
-		ino_forget(&fs->inodes, ino, 1);
+	if (op->journal_entry && fs->journaling) {
+		/* A creating op: its record introduces the new fid, and the
+		 * kernel hears of the entry once the record is durable. */
+		op->journal_entry(op, ino);
+		fsj_commit(op, entry_send);
+		return;
 	}
-	op_free(op);
+	fsj_bind(fs, op->ino, op->name, ino);
+	entry_send(op);
 }

@@ -19,7 +19,9 @@
 
 #include "fs/inode.h"
 #include "fs/opts.h"
+#include "journal/format.h"
 #include "replica/export.h"
+#include "replica/jwriter.h"
 #include "replica/loop.h"
 
 struct fs_ctx {
@@ -27,7 +29,9 @@ struct fs_ctx {
 	struct fuse_session *se;
 	struct ev_loop loop;
 	struct rep_export primary;
-	struct rep_export secondary;	/* probed only, for now */
+	struct rep_export secondary;	/* probed; the journal's export */
+	struct jwriter jw;		/* with -o journal */
+	bool journaling;
 	struct ino_table inodes;
 	struct fuse_buf fbuf;		/* FUSE receive buffer */
 	size_t fbuf_cap;		/* its allocation size */
@@ -81,6 +85,17 @@ struct fs_op {
 	struct wb_chunk *chunks;	/* COMMIT round: chunks it covers */
 	struct wb_chunk *cursor;	/* COMMIT round: next to re-send */
 	char verf[NFS3_WRITEVERFSIZE];	/* COMMIT round: server verifier */
+	/* Journal mode: the record of this op, and the reply that waits for
+	 * it to be durable. */
+	struct jw_wait jw;
+	struct jnl_op jop;
+	void (*ack)(struct fs_op *op);
+	/* Entry replies: the entry, the inode it names, and the hook that
+	 * builds the record of a creating op once the new inode is known. */
+	struct fuse_entry_param e;
+	struct ino *entry_ino;
+	bool entry_is_create;
+	void (*journal_entry)(struct fs_op *op, struct ino *ino);
 	int step;			/* multi-RPC ops: which call */
 };
 
@@ -167,6 +182,16 @@ void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino,
 		      struct fuse_file_info *fi);
 void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 		    struct fuse_file_info *fi);
+
+/* journal.c: journal mode (see there) */
+uint64_t fsj_fid(struct fs_ctx *fs, struct ino *ino);
+void fsj_bind(struct fs_ctx *fs, struct ino *dir, const char *name,
+	      struct ino *ino);
+void fsj_commit(struct fs_op *op, void (*ack)(struct fs_op *op));
+void fsj_note(struct fs_ctx *fs, const struct jnl_op *op);
+void fsj_entry_record(struct fs_op *op, struct ino *ino, unsigned type);
+void fsj_names(struct fs_op *op, unsigned type, struct ino *dir,
+	       const char *name, struct ino *newdir, const char *newname);
 
 /* ops_remove.c: removes a hidden (silly-renamed) file after last close */
 void fs_silly_remove(struct fs_ctx *fs, struct ino *ino);

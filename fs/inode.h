@@ -40,6 +40,7 @@ struct ino {
 	/* Internal operations in progress on this inode (COMMIT round,
 	 * removal of its hidden name): it may not be freed meanwhile. */
 	unsigned pins;
+	bool bound;			/* its fid is known to the journal */
 	/* Set when unlinked (or renamed over) while open: the file lives on
 	 * under a hidden name in @silly_dir until the last close. */
 	bool silly;

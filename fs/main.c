@@ -125,7 +125,8 @@ static void fs_after_batch(void *ctx)
 				syslog(LOG_NOTICE, "unmount: committing %u "
 				       "files", fs->draining);
 		}
-		if (!fs->draining || ev_now_ms() > fs->drain_deadline_ms) {
+		if ((!fs->draining && (!fs->journaling || jw_idle(&fs->jw))) ||
+		    ev_now_ms() > fs->drain_deadline_ms) {
 			if (fs->draining)
 				syslog(LOG_ERR, "unmount: %u files not "
 				       "committed within %d s", fs->draining,
@@ -134,9 +135,13 @@ static void fs_after_batch(void *ctx)
 			return;
 		}
 		rep_export_pump(&fs->primary);
+		if (fs->journaling)
+			jw_pump(&fs->jw);
 		return;
 	}
 	rep_export_pump(&fs->primary);
+	if (fs->journaling)
+		jw_pump(&fs->jw);
 	fuse_arm(fs);
 }
 
@@ -174,7 +179,7 @@ static void fs_set_readahead(const char *mountpoint, int kb)
 
 static int fs_probe(struct fs_ctx *fs)
 {
-	char err[512];
+	char err[2048];
 	int rc;
 
 	rc = rep_export_init(&fs->primary, "primary", fs->opts.primary,
@@ -198,6 +203,16 @@ static int fs_probe(struct fs_ctx *fs)
 	if (rc) {
 		fprintf(stderr, "ofsrep: %s\n", err);
 		return 2;
+	}
+	if (fs->opts.journal) {
+		rc = jw_open(&fs->jw, fs->opts.secondary, fs->opts.node,
+			     fs->opts.probe_timeout_ms, &fs->loop, err,
+			     sizeof(err));
+		if (rc) {
+			fprintf(stderr, "ofsrep: %s\n", err);
+			return 2;
+		}
+		fs->journaling = true;
 	}
 	return 0;
 }
@@ -293,6 +308,11 @@ int main(int argc, char *argv[])
 			goto out_unmount;
 		}
 	}
+	if (fs.journaling && jw_start(&fs.jw)) {
+		syslog(LOG_ERR, "journal writer thread: cannot start");
+		rc = 4;
+		goto out_unmount;
+	}
 	rc = fs_serve(&fs);
 out_unmount:
 	syslog(LOG_NOTICE, "unmounting %s", fs.opts.mountpoint);
@@ -303,6 +323,8 @@ out_free_inodes:
 	if (fs.fuse_tok)
 		ev_poll_cancel(&fs.loop, fs.fuse_tok);
 	rep_export_close(&fs.primary);
+	if (fs.journaling)
+		jw_close(&fs.jw);
 	ino_table_free(&fs.inodes);
 out_exit_loop:
 	if (loop_up)

@@ -96,8 +96,10 @@ static bool rdp_add(struct fs_op *op, entryplus3 *ent, bool plus)
 
 			ino = ino_ref_fh(&fs->inodes, fh->data.data_val,
 					 fh->data.data_len, fa->fileid);
-			if (ino)
+			if (ino) {
 				fs_entry_fill(fs, &e, ino, fa);
+				fsj_bind(fs, op->ino, ent->name, ino);
+			}
 		}
 		n = fuse_add_direntry_plus(op->req, buf, room, ent->name, &e,
 					   ent->cookie);

@@ -122,6 +122,9 @@ void fs_op_forget_multi(fuse_req_t req, size_t count,
 
 /* ---- getattr ---- */
 
+static void setattr_record(struct fs_op *op, const struct stat *st);
+static void setattr_reply(struct fs_op *op);
+
 static int getattr_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 {
 	GETATTR3args a = { .object = ino_fh3(OP_OF(r)->ino) };
@@ -152,6 +155,12 @@ static void getattr_done(struct rep_req *r, void *data)
 	}
 	fs_fattr_to_stat(&res->GETATTR3res_u.resok.obj_attributes, &st);
 	fs_ino_seen(op->ino, &st);
+	if (op->step == 1 && op->to_set) {	/* the end of a setattr */
+		op->e.attr = st;
+		setattr_record(op, &st);
+		fsj_commit(op, setattr_reply);
+		return;
+	}
 	fuse_reply_attr(op->req, &st, op->fs->opts.attr_timeout);
 	op_free(op);
 }
@@ -212,12 +221,55 @@ static int setattr_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 	return rpc_nfs3_setattr_async(rpc, cb, &a, r);
 }
 
+static void setattr_reply(struct fs_op *op)
+{
+	fuse_reply_attr(op->req, &op->e.attr, op->fs->opts.attr_timeout);
+	op_free(op);
+}
+
+/* The SETATTR record, with times made concrete from what the server set
+ * (UTIME_NOW), so the mirror gets the same time however late it applies. */
+static void setattr_record(struct fs_op *op, const struct stat *st)
+{
+	struct jnl_op_setattr *sa = &op->jop.u.setattr;
+	int s = op->to_set;
+
+	memset(&op->jop, 0, sizeof(op->jop));
+	op->jop.type = JNL_OP_SETATTR;
+	sa->fid = fsj_fid(op->fs, op->ino);
+	if (s & FUSE_SET_ATTR_MODE) {
+		sa->mask |= JNL_SA_MODE;
+		sa->mode = op->attr.st_mode & 07777;
+	}
+	if (s & FUSE_SET_ATTR_UID) {
+		sa->mask |= JNL_SA_UID;
+		sa->uid = op->attr.st_uid;
+	}
+	if (s & FUSE_SET_ATTR_GID) {
+		sa->mask |= JNL_SA_GID;
+		sa->gid = op->attr.st_gid;
+	}
+	if (s & FUSE_SET_ATTR_SIZE) {
+		sa->mask |= JNL_SA_SIZE;
+		sa->size = op->attr.st_size;
+	}
+	if (s & FUSE_SET_ATTR_ATIME) {
+		sa->mask |= JNL_SA_ATIME;
+		sa->atime_sec = st->st_atim.tv_sec;
+		sa->atime_nsec = st->st_atim.tv_nsec;
+	}
+	if (s & FUSE_SET_ATTR_MTIME) {
+		sa->mask |= JNL_SA_MTIME;
+		sa->mtime_sec = st->st_mtim.tv_sec;
+		sa->mtime_nsec = st->st_mtim.tv_nsec;
+	}
+}
+
 static void setattr_done(struct rep_req *r, void *data)
 {
 	struct fs_op *op = OP_OF(r);
 	SETATTR3res *res = data;
 	post_op_attr *after;
-	struct stat st;
 
 	if (res->status != NFS3_OK) {
 		op_reply_err(op, fs_nfs_errno(res->status));
@@ -225,13 +277,22 @@ static void setattr_done(struct rep_req *r, void *data)
 	}
 	after = &res->SETATTR3res_u.resok.obj_wcc.after;
 	if (!after->attributes_follow) {
+		/* No attributes to journal concrete times from: fetch them
+		 * (the record is made from the GETATTR answer). */
+		op->step = 1;
 		op_chain(op, getattr_send, getattr_done);
 		return;
 	}
-	fs_fattr_to_stat(&after->post_op_attr_u.attributes, &st);
-	fs_ino_seen(op->ino, &st);
-	fuse_reply_attr(op->req, &st, op->fs->opts.attr_timeout);
-	op_free(op);
+	fs_fattr_to_stat(&after->post_op_attr_u.attributes, &op->e.attr);
+	fs_ino_seen(op->ino, &op->e.attr);
+	if (!(op->to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+			    FUSE_SET_ATTR_GID | FUSE_SET_ATTR_SIZE |
+			    FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+		setattr_reply(op);	/* nothing the journal records */
+		return;
+	}
+	setattr_record(op, &op->e.attr);
+	fsj_commit(op, setattr_reply);
 }
 
 static void setattr_resume(struct fs_op *op)
@@ -305,6 +366,31 @@ static void finish_lookup(struct fs_op *op)
 	op_chain(op, lookup_send, lookup_done);
 }
 
+static void journal_mkdir(struct fs_op *op, struct ino *ino)
+{
+	fsj_entry_record(op, ino, JNL_OP_MKDIR);
+}
+
+static void journal_symlink(struct fs_op *op, struct ino *ino)
+{
+	fsj_entry_record(op, ino, JNL_OP_SYMLINK);
+}
+
+static void journal_mknod(struct fs_op *op, struct ino *ino)
+{
+	fsj_entry_record(op, ino, JNL_OP_MKNOD);
+}
+
+static void journal_link(struct fs_op *op, struct ino *ino)
+{
+	memset(&op->jop, 0, sizeof(op->jop));
+	op->jop.type = JNL_OP_LINK;
+	op->jop.u.link.parent = fsj_fid(op->fs, op->ino);
+	op->jop.u.link.fid = fsj_fid(op->fs, ino);
+	op->jop.u.link.name.ptr = op->name;
+	op->jop.u.link.name.len = strlen(op->name);
+}
+
 /* The end of MKDIR, SYMLINK and MKNOD, whose results share one shape. */
 static void made_done(struct fs_op *op, int status, post_op_fh3 *obj,
 		      post_op_attr *attr)
@@ -348,6 +434,7 @@ void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!op || op_set_name(op, name))
 		return;
 	fs_new_owner(op, mode | S_IFDIR);
+	op->journal_entry = journal_mkdir;
 	op_submit(op);
 }
 
@@ -391,6 +478,7 @@ void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	if (!op || op_set_name(op, name))
 		return;
 	fs_new_owner(op, 0777);
+	op->journal_entry = journal_symlink;
 	op->data = strdup(link);
 	if (!op->data) {
 		op_reply_err(op, ENOMEM);
@@ -451,6 +539,7 @@ void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fs_new_owner(op, mode);
 	op->mode |= mode & S_IFMT;
 	op->rdev = rdev;
+	op->journal_entry = journal_mknod;
 	if (S_ISREG(mode)) {
 		fs_file_mknod_reg(op);
 		return;
@@ -505,6 +594,7 @@ void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	if (!op || op_set_name(op, newname))
 		return;
 	op->ino2 = ino_of(req, ino);
+	op->journal_entry = journal_link;
 	op_submit(op);
 }
 

@@ -51,6 +51,8 @@ void fs_op_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 
 /* ---- create ---- */
 
+static void journal_trunc_existing(struct fs_op *op, struct ino *ino);
+
 static int create_send(struct rep_req *r, struct rpc_context *rpc,
 		       rpc_cb cb)
 {
@@ -142,6 +144,7 @@ static void create_lookup_done(struct rep_req *r, void *data)
 		}
 		memcpy(op->data, obj->data.data_val, obj->data.data_len);
 		op->size = obj->data.data_len;
+		op->journal_entry = journal_trunc_existing;
 		op_chain(op, create_trunc_send, create_trunc_done);
 		return;
 	}
@@ -149,6 +152,22 @@ static void create_lookup_done(struct rep_req *r, void *data)
 	fh.post_op_fh3_u.handle = *obj;
 	fs_reply_entry(op, &fh, &res->LOOKUP3res_u.resok.obj_attributes,
 		       op->has_fi);
+}
+
+static void journal_create(struct fs_op *op, struct ino *ino)
+{
+	fsj_entry_record(op, ino, JNL_OP_CREATE);
+}
+
+/* An existing file was truncated by open(O_CREAT|O_TRUNC): BIND it (it
+ * is not ours), then the truncate is the record the reply waits for. */
+static void journal_trunc_existing(struct fs_op *op, struct ino *ino)
+{
+	fsj_bind(op->fs, op->ino, op->name, ino);
+	memset(&op->jop, 0, sizeof(op->jop));
+	op->jop.type = JNL_OP_SETATTR;
+	op->jop.u.setattr.fid = fsj_fid(op->fs, ino);
+	op->jop.u.setattr.mask = JNL_SA_SIZE;
 }
 
 static void create_done(struct rep_req *r, void *data)
@@ -161,6 +180,8 @@ static void create_done(struct rep_req *r, void *data)
 	 * existing file is simply opened, as open(O_CREAT) does. */
 	if (res->status == NFS3ERR_EXIST && (op->rr.attempts > 1 || !excl)) {
 		op->step = op->rr.attempts > 1;	/* our own create: no trunc */
+		if (!op->step)		/* someone else's file: BIND it */
+			op->journal_entry = NULL;
 		op_chain(op, create_lookup_send, create_lookup_done);
 		return;
 	}
@@ -190,6 +211,7 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	fs_new_owner(op, mode);
+	op->journal_entry = journal_create;
 	op->fi = *fi;
 	open_flags(&op->fi);
 	op->has_fi = true;
@@ -200,6 +222,7 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
  * Plain mknod must fail on an existing name, unlike open(O_CREAT). */
 void fs_file_mknod_reg(struct fs_op *op)
 {
+	op->journal_entry = journal_create;
 	op->fi.flags = O_EXCL;
 	op->has_fi = false;
 	op->mode &= 07777;

@@ -33,11 +33,23 @@ static bool retried_noent(struct fs_op *op, int status)
 	return status == NFS3ERR_NOENT && op->rr.attempts > 1;
 }
 
-static void reply_status(struct fs_op *op, int status)
+static void reply_ok(struct fs_op *op)
+{
+	op_reply_err(op, 0);
+}
+
+/* Replies for a name operation; in journal mode a success first becomes
+ * the record @type (UNLINK, RMDIR or RENAME of op's names). */
+static void reply_status(struct fs_op *op, int status, unsigned type)
 {
 	if (retried_noent(op, status))
 		status = NFS3_OK;
-	op_reply_err(op, fs_nfs_errno(status));
+	if (status != NFS3_OK) {
+		op_reply_err(op, fs_nfs_errno(status));
+		return;
+	}
+	fsj_names(op, type, op->ino, op->name, op->ino2, op->name2);
+	fsj_commit(op, reply_ok);
 }
 
 /* ---- plain remove / rmdir ---- */
@@ -54,7 +66,7 @@ static int remove_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 
 static void remove_done(struct rep_req *r, void *data)
 {
-	reply_status(OP_OF(r), ((REMOVE3res *)data)->status);
+	reply_status(OP_OF(r), ((REMOVE3res *)data)->status, JNL_OP_UNLINK);
 }
 
 static int rmdir_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
@@ -69,7 +81,7 @@ static int rmdir_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 
 static void rmdir_done(struct rep_req *r, void *data)
 {
-	reply_status(OP_OF(r), ((RMDIR3res *)data)->status);
+	reply_status(OP_OF(r), ((RMDIR3res *)data)->status, JNL_OP_RMDIR);
 }
 
 void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -119,10 +131,15 @@ static void hide_done(struct rep_req *r, void *data)
 	v->silly = true;
 	v->silly_dir_len = op->fs->inodes.root.fh_len;
 	memcpy(v->silly_dir_fh, op->fs->inodes.root.fh, v->silly_dir_len);
+	/* The journal follows the primary: a rename into the root. */
+	fsj_names(op, JNL_OP_RENAME, op->ino2, op->name2,
+		  &op->fs->inodes.root, v->silly_name);
 	if (op->step == 1) {	/* unlink: hiding was the whole job */
-		op_reply_err(op, 0);
+		fsj_commit(op, reply_ok);
 		return;
 	}
+	if (op->fs->journaling)
+		fsj_note(op->fs, &op->jop);
 	rename_submit(op);
 }
 
@@ -235,7 +252,7 @@ static int rename_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 
 static void rename_done(struct rep_req *r, void *data)
 {
-	reply_status(OP_OF(r), ((RENAME3res *)data)->status);
+	reply_status(OP_OF(r), ((RENAME3res *)data)->status, JNL_OP_RENAME);
 }
 
 static void rename_submit(struct fs_op *op)
@@ -311,6 +328,11 @@ static void silly_finish(struct fs_op *op, int status)
 		syslog(LOG_WARNING, "primary: cannot remove hidden file %s "
 		       "of an unlinked open file: %s", v->silly_name,
 		       strerror(fs_nfs_errno(status)));
+	if (status == NFS3_OK && op->fs->journaling) {
+		fsj_names(op, JNL_OP_UNLINK, &op->fs->inodes.root,
+			  v->silly_name, NULL, NULL);
+		fsj_note(op->fs, &op->jop);
+	}
 	v->silly = false;
 	v->pins--;
 	ino_maybe_free(&op->fs->inodes, v);

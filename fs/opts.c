@@ -59,6 +59,8 @@ static const struct fuse_opt fs_opt_table[] = {
 	OPT("wb_max=%d", wb_max_mb),
 	OPT("readahead=%d", readahead_kb),
 	OPTV("primary_only", no_secondary, 1),
+	OPTV("journal", journal, 1),
+	OPT("node=%d", node),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -86,6 +88,9 @@ static void fs_opts_usage(const char *prog)
 	       "    -o secondary=URL        the second export (required unless "
 	       "primary_only)\n"
 	       "    -o primary_only         no secondary (benchmarks, tests)\n"
+	       "    -o journal              journal every mutation to the "
+	       "secondary (experimental)\n"
+	       "    -o node=N               this node's journal id (1)\n"
 	       "    -o attr_timeout=SEC     attribute cache time (1)\n"
 	       "    -o entry_timeout=SEC    name cache time (1)\n"
 	       "    -o negative_timeout=SEC cache time of misses (0)\n"
@@ -160,6 +165,10 @@ static int fs_opts_validate(struct fs_opts *o)
 	if (o->secondary && o->no_secondary)
 		return fs_opts_bad("-o secondary= and -o primary_only "
 				   "exclude each other");
+	if (o->journal && o->no_secondary)
+		return fs_opts_bad("-o journal needs -o secondary=");
+	if (o->node < 1)
+		return fs_opts_bad("-o node= must be a positive number");
 	if (o->conns < 1 || o->conns > 8)
 		return fs_opts_bad("-o conns= must be from 1 to 8");
 	if (o->timeout_ms < 100 || o->probe_timeout_ms < 100)
@@ -203,6 +212,7 @@ int fs_opts_parse(struct fuse_args *args, struct fs_opts *o)
 	o->probe_timeout_ms = 5000;
 	o->wb_max_mb = 64;
 	o->readahead_kb = 4096;
+	o->node = 1;
 	if (fuse_opt_parse(args, o, fs_opt_table, fs_opts_proc) == -1)
 		return -1;
 	if (o->show_help) {

@@ -23,6 +23,8 @@ struct fs_opts {
 	int show_help;
 	int show_version;
 	int no_secondary;	/* -o primary_only: benchmark/debug switch */
+	int journal;		/* -o journal: journal mutations to secondary */
+	int node;		/* -o node=N: this writer's journal id */
 };
 
 /* Parses argv into @opts and leaves in @args what libfuse should see.

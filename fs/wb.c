@@ -61,6 +61,7 @@ struct wb_chunk {
 static void wb_start_commit(struct fs_ctx *fs, struct ino *ino);
 static void commit_abort(struct fs_op *op, int err);
 static bool chunk_lost(const struct wb_chunk *c, const char *verf);
+static void write_acked(struct fs_op *op);
 
 static void chunk_free_list(struct wb_chunk *c, struct ino *ino)
 {
@@ -157,6 +158,27 @@ static void write_done(struct rep_req *r, void *data)
 		return;
 	}
 	ino->wb_inflight--;
+	if (op->fs->journaling) {
+		/* Journal mode: the reply waits for the WRITE record; the
+		 * payload stays with the op until the record is encoded. */
+		memset(&op->jop, 0, sizeof(op->jop));
+		op->jop.type = JNL_OP_WRITE;
+		op->jop.u.write.fid = fsj_fid(op->fs, ino);
+		op->jop.u.write.offset = op->off;
+		op->jop.u.write.data = (const uint8_t *)op->data;
+		op->jop.u.write.len = op->size;
+		fsj_commit(op, write_acked);
+		return;
+	}
+	write_acked(op);
+}
+
+/* The write is on the primary (and, in journal mode, in the journal):
+ * retain it for re-sending, apply back-pressure, reply. */
+static void write_acked(struct fs_op *op)
+{
+	struct ino *ino = op->ino;
+
 	if (write_retain(op)) {
 		op_reply_err(op, ENOMEM);
 		return;
@@ -164,7 +186,7 @@ static void write_done(struct rep_req *r, void *data)
 	/* The oldest retained write got another verifier: the server
 	 * restarted since and may have lost it.  Re-send now rather than at
 	 * the next fsync or close, so readers see the data meanwhile. */
-	if (!ino->commit_running && chunk_lost(ino->wb_head, ok->verf))
+	if (!ino->commit_running && chunk_lost(ino->wb_head, op->verf))
 		wb_start_commit(op->fs, ino);
 	if (ino->wb_bytes > op->fs->wb_max)
 		wb_commit_then(op, write_reply);

@@ -1,0 +1,412 @@
+/*
+ * jwriter.c — this node's journal writer: records in, durable group
+ * writes to the secondary export out.
+ *
+ * Shape.  The loop thread encodes records into the appender
+ * (journal/appender.h), which fills one group while the previous one is
+ * being written.  Group writes go to a dedicated I/O thread that owns the
+ * journal store (replica/jstore.c: its own libnfs context, FILE_SYNC
+ * writes), so a slow or dead secondary never blocks the loop; the thread
+ * reports each finished write through an eventfd that the loop polls with
+ * io_uring.  Writes are serial (writer rule W4): the next group goes out
+ * only after the previous one is durable, which is what makes a torn tail
+ * distinguishable from damage.  Group commit falls out of this: whatever
+ * accumulated while one group was in flight is the next group.
+ *
+ * Acknowledgement.  A caller parks a struct jw_wait with its record; once
+ * the group holding it is durable, every waiter with seq <= the durable
+ * seq is acknowledged, in seq order.  A record that does not fit the
+ * filling group (it is full while the other is in flight) waits in the
+ * blocked list, still in order, and is encoded when a buffer frees up.
+ *
+ * Failure.  A group write that fails (secondary dead, hung past the
+ * timeout, network cut) is retried with the same bytes after a pause,
+ * forever: acknowledgements freeze meanwhile (failover is a later layer).
+ * A segment created by a failed attempt is replaced on the retry.  The
+ * store is reopened before each retry, because jstore marks itself broken
+ * after a timeout.
+ *
+ * Start-up (jw_open) follows writer rules W2/W3: read the node's journal
+ * to the end, refuse to go on if it is damaged (the operator runs
+ * `ofsrep-journal check`), take an epoch above every epoch seen, and start
+ * a new segment that continues seq and chain, sealing any torn tail.
+ */
+#include "replica/jwriter.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#define JW_RETRY_MS	500
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
+}
+
+/* ---- start-up: read to the end, continue (W2, W3) ---- */
+
+struct jw_segs {
+	struct jnl_seg_buf *segs;
+	uint64_t *segnos;
+	size_t n;
+};
+
+static void segs_free(struct jw_segs *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free((void *)s->segs[i].data);
+	free(s->segs);
+	free(s->segnos);
+}
+
+static int segs_read(struct jstore *js, struct jw_segs *s, char *err,
+		     size_t errlen)
+{
+	size_t n;
+	int rc = jstore_list(js, &s->segnos, &n, err, errlen);
+
+	if (rc)
+		return rc;
+	s->segs = calloc(n ? n : 1, sizeof(*s->segs));
+	if (!s->segs)
+		return -ENOMEM;
+	for (s->n = 0; s->n < n; s->n++) {
+		uint8_t *buf;
+		size_t len;
+
+		rc = jstore_seg_read(js, s->segnos[s->n], &buf, &len, err,
+				     errlen);
+		if (rc)
+			return rc;
+		s->segs[s->n].data = buf;
+		s->segs[s->n].len = len;
+	}
+	return 0;
+}
+
+static int count_rec(void *arg, const struct jnl_rec *rec)
+{
+	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+static int jw_conf(struct jwriter *jw, struct jnl_reader *rd, uint32_t node,
+		   struct jnl_app_conf *c)
+{
+	uint64_t e = (uint64_t)time(NULL);
+	int rc;
+
+	if (rd->phase == JNL_RD_SEG && e <= rd->epoch)
+		e = (uint64_t)rd->epoch + 1;
+	if (e > UINT32_MAX)
+		return -EOVERFLOW;
+	rc = rd->phase == JNL_RD_SEG ?
+	     jnl_app_conf_resume(c, rd, (uint32_t)e) : -ENODATA;
+	if (rc == -ENODATA)
+		rc = jnl_app_conf_genesis(c, node, (uint32_t)e);
+	return rc;
+}
+
+int jw_open(struct jwriter *jw, const char *url, uint32_t node,
+	    int timeout_ms, struct ev_loop *loop, char *err, size_t errlen)
+{
+	struct jw_segs s = { 0 };
+	struct jnl_reader rd;
+	struct jnl_app_conf c;
+	uint64_t nrecs = 0;
+	int rc;
+
+	memset(jw, 0, sizeof(*jw));
+	jw->loop = loop;
+	jw->efd = -1;
+	rc = jstore_open(&jw->js, url, node, timeout_ms, err, errlen);
+	if (!rc)
+		rc = jstore_mkdir(&jw->js, err, errlen);
+	if (!rc)
+		rc = segs_read(&jw->js, &s, err, errlen);
+	if (rc)
+		goto out;
+	jnl_rd_init(&rd, node);
+	rc = jnl_rd_walk(&rd, s.segs, s.n, count_rec, &nrecs);
+	if (rc) {
+		char why[256];
+
+		jnl_end_describe(&rd.end, why, sizeof(why));
+		snprintf(err, errlen, "journal of node %u on %s cannot be "
+			 "continued: %s (run: ofsrep-journal check '%s' "
+			 "--node %u)", node, url, why, url, node);
+		goto out;
+	}
+	rc = jw_conf(jw, &rd, node, &c);
+	if (rc) {
+		snprintf(err, errlen, "journal of node %u on %s: cannot "
+			 "continue it: %s", node, url, strerror(-rc));
+		goto out;
+	}
+	jw->replace_from = s.n && s.segnos[s.n - 1] >= c.segno ? c.segno :
+			   UINT64_MAX;
+	rc = jnl_app_init(&jw->app, &c);
+	if (rc) {
+		snprintf(err, errlen, "journal appender: %s", strerror(-rc));
+		goto out;
+	}
+	if (nrecs)
+		syslog(LOG_NOTICE, "journal of node %u on %s: recovered %llu "
+		       "records, continuing at seq %llu in epoch %u", node,
+		       url, (unsigned long long)nrecs,
+		       (unsigned long long)c.first_seq, c.epoch);
+out:
+	segs_free(&s);
+	if (rc)
+		jstore_close(&jw->js);
+	return rc;
+}
+
+/* ---- the I/O thread ---- */
+
+static void job_run(struct jwriter *jw, struct jw_job *job)
+{
+	struct jnl_app_write *w = &job->w;
+
+	if (jw->js.broken) {
+		char url[JSTORE_URL_MAX];
+		uint32_t node = jw->js.node;
+		int tmo = jw->js.timeout_ms;
+
+		snprintf(url, sizeof(url), "%s", jw->js.url);
+		jstore_close(&jw->js);
+		job->rc = jstore_open(&jw->js, url, node, tmo, job->err,
+				      sizeof(job->err));
+		if (job->rc)
+			return;
+	}
+	job->rc = 0;
+	if (w->new_segment)
+		job->rc = jstore_seg_create(&jw->js, w->segno,
+					    job->replace ? JSTORE_REPLACE : 0,
+					    job->err, sizeof(job->err));
+	if (!job->rc)
+		job->rc = jstore_seg_write(&jw->js, w->segno, w->offset,
+					   w->data, w->len, job->err,
+					   sizeof(job->err));
+}
+
+static void *jw_thread(void *arg)
+{
+	struct jwriter *jw = arg;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&jw->mu);
+	for (;;) {
+		while (!jw->job_posted && !jw->quit)
+			pthread_cond_wait(&jw->cv, &jw->mu);
+		if (jw->quit)
+			break;
+		jw->job_posted = false;
+		pthread_mutex_unlock(&jw->mu);
+		job_run(jw, &jw->job);
+		pthread_mutex_lock(&jw->mu);
+		jw->job_finished = true;
+		if (write(jw->efd, &one, sizeof(one)) < 0)
+			syslog(LOG_ERR, "journal: eventfd: %m");
+	}
+	pthread_mutex_unlock(&jw->mu);
+	return NULL;
+}
+
+int jw_start(struct jwriter *jw)
+{
+	jw->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (jw->efd < 0)
+		return -errno;
+	pthread_mutex_init(&jw->mu, NULL);
+	pthread_cond_init(&jw->cv, NULL);
+	if (pthread_create(&jw->thread, NULL, jw_thread, jw)) {
+		close(jw->efd);
+		jw->efd = -1;
+		return -EAGAIN;
+	}
+	jw->started = true;
+	return 0;
+}
+
+/* ---- the loop side ---- */
+
+static void wait_push(struct jw_wait **head, struct jw_wait **tail,
+		      struct jw_wait *w)
+{
+	w->next = NULL;
+	if (*tail)
+		(*tail)->next = w;
+	else
+		*head = w;
+	*tail = w;
+}
+
+/* Encodes blocked records while the filling group has room.  Returns
+ * false if the head of the list still does not fit. */
+static bool encode_blocked(struct jwriter *jw)
+{
+	while (jw->blocked_head) {
+		struct jw_wait *w = jw->blocked_head;
+		int rc = jnl_app_append(&jw->app, w->op, now_ns(), &w->seq);
+
+		if (rc == -ENOBUFS)
+			return false;
+		jw->blocked_head = w->next;
+		if (!jw->blocked_head)
+			jw->blocked_tail = NULL;
+		if (rc) {
+			/* The encoder refused the record: a bug in the
+			 * caller, not the secondary.  Never ack it. */
+			syslog(LOG_CRIT, "journal: record refused (%s); the "
+			       "operation stays unacknowledged",
+			       strerror(-rc));
+			continue;
+		}
+		jw->records++;
+		wait_push(&jw->waiting_head, &jw->waiting_tail, w);
+	}
+	return true;
+}
+
+void jw_submit(struct jwriter *jw, struct jw_wait *w)
+{
+	wait_push(&jw->blocked_head, &jw->blocked_tail, w);
+	encode_blocked(jw);
+}
+
+int jw_note(struct jwriter *jw, const struct jnl_op *op)
+{
+	uint64_t seq;
+	int rc;
+
+	/* Order matters: a note may not overtake blocked records. */
+	if (jw->blocked_head)
+		return -ENOBUFS;
+	rc = jnl_app_append(&jw->app, op, now_ns(), &seq);
+	if (!rc)
+		jw->records++;
+	return rc;
+}
+
+static void acks_run(struct jwriter *jw)
+{
+	uint64_t durable = jnl_app_durable(&jw->app);
+
+	while (jw->waiting_head && jw->waiting_head->seq <= durable) {
+		struct jw_wait *w = jw->waiting_head;
+
+		jw->waiting_head = w->next;
+		if (!jw->waiting_head)
+			jw->waiting_tail = NULL;
+		w->ack(w);
+	}
+}
+
+static void job_post(struct jwriter *jw)
+{
+	pthread_mutex_lock(&jw->mu);
+	jw->job_posted = true;
+	jw->job_finished = false;
+	pthread_cond_signal(&jw->cv);
+	pthread_mutex_unlock(&jw->mu);
+}
+
+static void job_finished(struct jwriter *jw)
+{
+	struct jw_job *job = &jw->job;
+
+	if (job->rc) {
+		if (!jw->failures++)
+			syslog(LOG_ERR, "journal: group write failed: %s; "
+			       "acknowledgements wait, retrying", job->err);
+		/* A retry may find the segment a failed attempt made. */
+		job->replace = job->w.new_segment;
+		jw->retry_at_ms = ev_now_ms() + JW_RETRY_MS;
+		jw->retry_pending = true;
+		return;
+	}
+	if (jw->failures)
+		syslog(LOG_NOTICE, "journal: group writes work again after "
+		       "%u failed attempts", jw->failures);
+	jw->failures = 0;
+	jw->groups++;
+	jnl_app_done(&jw->app);
+	acks_run(jw);
+	encode_blocked(jw);
+}
+
+static void efd_cb(struct ev_token *tok, int res)
+{
+	struct jwriter *jw = tok->ctx;
+	uint64_t n;
+	bool finished;
+
+	jw->tok = NULL;
+	if (read(jw->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		syslog(LOG_ERR, "journal: eventfd read: %m");
+	pthread_mutex_lock(&jw->mu);
+	finished = jw->job_finished;
+	jw->job_finished = false;
+	pthread_mutex_unlock(&jw->mu);
+	if (finished)
+		job_finished(jw);
+}
+
+void jw_pump(struct jwriter *jw)
+{
+	if (!jw->started)
+		return;
+	if (!jw->tok)
+		jw->tok = ev_poll_arm(jw->loop, jw->efd, POLLIN, efd_cb, jw, 0);
+	if (jw->app.in_flight) {
+		/* A failed group waits for its retry time, then goes again
+		 * with the same bytes. */
+		if (jw->retry_pending && ev_now_ms() >= jw->retry_at_ms) {
+			jw->retry_pending = false;
+			job_post(jw);
+		}
+		return;
+	}
+	if (!jnl_app_pending(&jw->app))
+		return;
+	if (jnl_app_flush(&jw->app, &jw->job.w))
+		return;
+	jw->job.replace = jw->job.w.new_segment &&
+			  jw->job.w.segno >= jw->replace_from;
+	jw->job.rc = 0;
+	job_post(jw);
+}
+
+bool jw_idle(const struct jwriter *jw)
+{
+	return !jw->app.in_flight && !jnl_app_pending(&jw->app) &&
+	       !jw->blocked_head;
+}
+
+void jw_close(struct jwriter *jw)
+{
+	if (jw->started) {
+		pthread_mutex_lock(&jw->mu);
+		jw->quit = true;
+		pthread_cond_signal(&jw->cv);
+		pthread_mutex_unlock(&jw->mu);
+		pthread_join(jw->thread, NULL);
+		if (jw->tok)
+			ev_poll_cancel(jw->loop, jw->tok);
+		close(jw->efd);
+	}
+	jnl_app_fini(&jw->app);
+	jstore_close(&jw->js);
+}
