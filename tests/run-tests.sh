@@ -6,8 +6,9 @@
 # 1. Every criterion unit-test binary in BUILD/tests (and SANITIZER_BUILD).
 # 2. The integration suites in tests/integration (pytest; real ganesha NAS
 #    boxes from tools/ofsrep-lab, a real FUSE mount) against BUILD/ofsrep,
-#    then again against SANITIZER_BUILD/ofsrep (ASan+UBSan), where any
-#    sanitizer report written by the daemon fails the run.
+#    then again against SANITIZER_BUILD/ofsrep (ASan+UBSan) with every
+#    mount in journal mode (-o journal), where any sanitizer report written
+#    by the daemon fails the run.
 # Prints one closing line "N passed, N failed" and exits non-zero if
 # anything failed.  OFSREP_LONG=1 selects the long randomized runs.
 set -u
@@ -52,12 +53,14 @@ run_unit() {
 run_integration() {
 	build=$1
 	label=$2
+	mount_opts=$3
 	xml="$results/$label.xml"
 	asan_dir="$results/asan-$label"
 	mkdir -p "$asan_dir"
-	echo "== integration tests against $build/ofsrep ($label)"
+	echo "== integration tests against $build/ofsrep ($label${mount_opts:+, $mount_opts})"
 	OFSREP_BIN="$PWD/$build/ofsrep" \
 	OFSREP_RAWNFS="$PWD/$build/ofsrep-rawnfs" \
+	OFSREP_MOUNT_OPTS="$mount_opts" \
 	ASAN_OPTIONS="log_path=$asan_dir/asan:detect_leaks=1" \
 	LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
 	UBSAN_OPTIONS="log_path=$asan_dir/ubsan:print_stacktrace=1" \
@@ -87,8 +90,8 @@ for b in "$@"; do
 	run_unit "$b"
 done
 if [ "$unit_only" = 0 ]; then
-	run_integration "$1" release
-	[ $# -ge 2 ] && run_integration "$2" sanitizer
+	run_integration "$1" release ""
+	[ $# -ge 2 ] && run_integration "$2" sanitizer-journal "-o journal"
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
