@@ -4,7 +4,7 @@
 #   make SANITIZE=1 the same with ASan+UBSan into build-asan/ (make asan)
 #   make test       deps + build + unit tests + integration tests on the lab
 #   make demo       deps + build + the lab and a walk through ofsrep's job
-#   make bench      data-path benchmark against a raw libnfs client
+#   make bench      raw libnfs vs ofsrep (primary-only, journal mode)
 #   make install    binaries, mount helper, man pages under $(DESTDIR)$(PREFIX)
 #
 # Every target that needs packages depends on `deps` (tools/install-deps.sh),
