@@ -30,6 +30,7 @@
 #include <nfsc/libnfs.h>
 
 #include "replica/jstore.h"
+#include "replica/nfsx.h"
 #include "replica/url.h"
 
 #define JSTORE_IO_CHUNK		(1u << 20)	/* bytes per read call */
@@ -108,26 +109,27 @@ static int64_t jstore_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* jstore_drive() predicate for the armed high-level call. */
+static bool jstore_call_done(void *arg)
+{
+	return ((const struct jstore_call *)arg)->done;
+}
+
 /*
- * Drive libnfs until the armed call is done or the deadline passed.
- * queued is what the async function returned (nonzero: not queued).
- * Returns the call's status (>= 0) or -errno; any failure other than the
- * server's answer marks the store broken.
+ * Drive libnfs (high-level calls and raw RPCs alike: they share the
+ * context's socket) until ready(arg) is true or timeout_ms plus
+ * JSTORE_SLACK_MS have passed.  Returns 0, -ETIMEDOUT, -ECONNRESET (the
+ * connection failed) or poll's -errno; any failure marks the store
+ * broken.  Callbacks run inside; they must only record their results.
  */
-static int jstore_wait(struct jstore *js, int queued)
+int jstore_drive(struct jstore *js, bool (*ready)(void *arg), void *arg)
 {
 	int64_t deadline = jstore_now_ms() + js->timeout_ms + JSTORE_SLACK_MS;
-	struct jstore_call *c = js->call;
 	struct pollfd pfd;
 	int64_t left;
 	int n;
 
-	if (queued) {
-		jstore_call_error(js);
-		js->broken = true;
-		return -EIO;
-	}
-	while (!c->done) {
+	while (!ready(arg)) {
 		left = deadline - jstore_now_ms();
 		if (left <= 0) {
 			js->broken = true;
@@ -142,11 +144,34 @@ static int jstore_wait(struct jstore *js, int queued)
 			return -errno;
 		}
 		if (nfs_service(js->nfs, n > 0 ? pfd.revents : 0) < 0) {
-			jstore_call_error(js);
+			if (js->call)
+				jstore_call_error(js);
 			js->broken = true;
 			return -ECONNRESET;
 		}
 	}
+	return 0;
+}
+
+/*
+ * Drive libnfs until the armed call is done or the deadline passed.
+ * queued is what the async function returned (nonzero: not queued).
+ * Returns the call's status (>= 0) or -errno; any failure other than the
+ * server's answer marks the store broken.
+ */
+static int jstore_wait(struct jstore *js, int queued)
+{
+	struct jstore_call *c = js->call;
+	int rc;
+
+	if (queued) {
+		jstore_call_error(js);
+		js->broken = true;
+		return -EIO;
+	}
+	rc = jstore_drive(js, jstore_call_done, c);
+	if (rc)
+		return rc;
 	/* libnfs 4.0 reports its RPC timeout as -EINTR ("Command timed
 	 * out"); nothing else here can be interrupted */
 	if (c->status == -EINTR) {
@@ -698,4 +723,45 @@ int jstore_ckpt_store(struct jstore *js, unsigned slot, struct jnl_ckpt *ck,
 			       buf, sizeof(buf), err, errlen);
 	jstore_fh_close(js, fh);
 	return rc;
+}
+
+/* ---- raw RPCs on the same connection ---- */
+
+/*
+ * The libnfs raw context of the mounted export, for rpc_nfs3_*_async()
+ * calls driven with jstore_drive() (replica/apl_rpc.c).  NULL when
+ * closed.  The callbacks' private data must outlive jstore_close(),
+ * which cancels what is still in flight.
+ */
+struct rpc_context *jstore_rpc(struct jstore *js)
+{
+	return js->nfs ? nfs_get_rpc_context(js->nfs) : NULL;
+}
+
+/*
+ * The export's root file handle (from the MOUNT reply), copied into
+ * buf[cap]; its length in *len.  -ENOTCONN when closed, -EOVERFLOW if it
+ * does not fit.  Uses libnfs 4.0's private nfs_get_rootfh() (nfsx.h).
+ */
+int jstore_root_fh(struct jstore *js, uint8_t *buf, size_t cap, size_t *len)
+{
+	const struct nfs_fh *fh;
+
+	if (!js->nfs)
+		return -ENOTCONN;
+	fh = nfs_get_rootfh(js->nfs);
+	if (!fh || fh->len <= 0 || (size_t)fh->len > cap)
+		return -EOVERFLOW;
+	memcpy(buf, fh->val, (size_t)fh->len);
+	*len = (size_t)fh->len;
+	return 0;
+}
+
+/*
+ * Mark the connection failed: a raw RPC timed out (its TCP stream may
+ * hold half a request) or failed.  Every later call fails with -ENOTCONN.
+ */
+void jstore_break(struct jstore *js)
+{
+	js->broken = true;
 }

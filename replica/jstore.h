@@ -21,6 +21,11 @@
  * call (a group write of several RPCs included), the mount's TCP connect
  * included.
  *
+ * Raw RPCs: jstore_rpc() hands out the connection's libnfs raw context
+ * and jstore_drive() runs the same deadline-bounded poll loop for them,
+ * so the mirror applier (replica/apl_rpc.h) shares one connection, one
+ * timeout and one "broken" state with the journal calls.
+ *
  * What it does not do: the FUSE data path (that is replica/loop.c's
  * asynchronous world), validation (journal/reader.h), deciding what to
  * write (journal/appender.h), or retrying.  Auto-reconnect is off: a lost
@@ -81,6 +86,7 @@
 
 struct nfs_context;
 struct nfsfh;
+struct rpc_context;
 struct jstore_call;
 
 struct jstore {
@@ -119,5 +125,11 @@ int jstore_ckpt_store(struct jstore *js, unsigned slot, struct jnl_ckpt *ck,
 		      char *err, size_t errlen);
 void jstore_seg_path(const struct jstore *js, uint64_t segno, char *buf,
 		     size_t size);
+
+/* Raw NFSv3 RPCs on the same connection (the mirror applier) */
+int jstore_drive(struct jstore *js, bool (*ready)(void *arg), void *arg);
+struct rpc_context *jstore_rpc(struct jstore *js);
+int jstore_root_fh(struct jstore *js, uint8_t *buf, size_t cap, size_t *len);
+void jstore_break(struct jstore *js);
 
 #endif /* OFSREP_JSTORE_H */

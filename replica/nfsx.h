@@ -24,4 +24,14 @@ int rpc_get_timeout(struct rpc_context *rpc);
  * and never reports the failure to the caller. */
 void rpc_set_autoreconnect(struct rpc_context *rpc, int num_retries);
 
+/* The root file handle from the MOUNT reply of a mounted nfs_context.
+ * libnfs 4.0's private struct nfs_fh (libnfs-private.h); the public
+ * headers only declare it.  Returns &nfs->rootfh (checked by
+ * disassembling nfs_get_rootfh in libnfs.so.13: lea 0x18(%rdi)). */
+struct nfs_fh {
+	int len;
+	char *val;
+};
+const struct nfs_fh *nfs_get_rootfh(struct nfs_context *nfs);
+
 #endif
