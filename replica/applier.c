@@ -41,7 +41,7 @@
  *   A record naming a fid the map does not have, or introducing a fid
  *   twice in one epoch, is damage (writer rule W6).  UNLINK, RMDIR and
  *   RENAME that carry a fid must find that object under the name:
- *   anything else is damage, outside the replay zone.
+ *   anything else is damage.
  *
  * WRITES.  UNSTABLE, then one COMMIT per file written in the batch, at
  *   the batch's end, before the checkpoint.  Why not FILE_SYNC: ganesha's
@@ -52,12 +52,13 @@
  *   exactly what COMMIT gives.  The verifier of every WRITE and COMMIT
  *   of a batch must be the same: a change means the server restarted
  *   and may have lost UNSTABLE data, so the run stops before the
- *   checkpoint and the next run applies the batch again.  Consecutive WRITE records to one fid whose
- *   ranges overlap or abut are coalesced into one WRITE of at most the
- *   server's wtmax bytes (later bytes win); a WRITE of half wtmax or more
- *   goes straight from the segment buffer.  Writes to overlapping ranges
- *   of one file are never in flight together, and a SETATTR waits for
- *   all writes in flight (a truncate must land after them).
+ *   checkpoint and the next run applies the batch again.  Consecutive
+ *   WRITE records to one fid whose ranges overlap or abut are coalesced
+ *   into one WRITE of at most the server's wtmax bytes (later bytes
+ *   win); a WRITE of half wtmax or more goes straight from the segment
+ *   buffer.  Writes to overlapping ranges of one file are never in
+ *   flight together, and a SETATTR waits for all writes in flight (a
+ *   truncate must land after them).
  *
  * ORPHANS.  An object whose last name an UNLINK removes (nlink 1), and
  *   that is some fid's, is not removed: it is renamed to
@@ -134,7 +135,7 @@
 #define APL_NAME(s)	(int)(s)->len, (s)->ptr
 
 /* What a record handler returns besides 0 and -errno. */
-#define APL_AGAIN	1	/* found applied before (replay zone) */
+#define APL_AGAIN	1	/* found applied before (a replay) */
 #define APL_SKIP	2	/* not applied: SETXATTR, REMOVEXATTR */
 
 /* ---- messages ---- */
@@ -243,8 +244,9 @@ static bool apl_zone(const struct apl *a)
 	return a->rec && a->rec->hdr.seq <= a->replay_to;
 }
 
-/* The name does not hold what the record expects: a record applied
- * before (in the zone: skip it, 1) or damage. */
+/* A stale handle (the object or directory is gone): in the replay zone a
+ * record applied before, whose object a later record removed (skip it:
+ * APL_AGAIN); elsewhere damage. */
 __attribute__((format(printf, 4, 5)))
 static int apl_mismatch(struct apl *a, int err, const char *why,
 			const char *fmt, ...)

@@ -75,7 +75,6 @@ struct apl_stats {
 	uint64_t last_seq;
 	uint64_t existing;	/* creating records that found their object */
 	uint64_t replayed;	/* records found already applied (replay) */
-	uint64_t replaced;	/* objects removed to make room for a name */
 	uint64_t orphaned;	/* objects moved into mirror-orphans */
 	uint64_t reaped;	/* orphans removed at the end of the run */
 	uint64_t coalesced;	/* WRITE records merged into another's RPC */

@@ -33,7 +33,9 @@
  *         batch, storing the checkpoint after each batch, and prints the
  *         records applied and skipped, the new checkpoint and the time.
  *         --to SEQ stops after record SEQ (tests, and operators who want
- *         the mirror as of a point of the journal).
+ *         the mirror as of a point of the journal).  Debugging:
+ *         OFSREP_APPLY_TRACE=FILE appends a line per record and per
+ *         replay decision to FILE.
  *
  * URL is nfs://HOST/EXPORT_PATH?nfsport=N&mountport=M; the journal is
  * EXPORT/.ofsrep/journal/<node>/ (replica/jstore.h).
@@ -1595,10 +1597,11 @@ static void apply_text(const struct opts *o, const struct apl *a,
 	printf("details: %" PRIu64 " WRITE RPCs (%" PRIu64 " records "
 	       "coalesced), %" PRIu64 " COMMITs, %" PRIu64 " bytes; %" PRIu64
 	       " found existing, %" PRIu64 " found applied before; %" PRIu64
-	       " orphaned, %" PRIu64 " orphans removed, %" PRIu64 " stale\n",
+	       " orphaned, %" PRIu64 " orphans removed, %" PRIu64 " stale; %"
+	       PRIu64 " fid log writes (%" PRIu64 " DONE marks)\n",
 	       st->write_rpcs, st->coalesced, st->commits, st->bytes,
 	       st->existing, st->replayed, st->orphaned, st->reaped,
-	       st->stale);
+	       st->stale, st->flog_writes, st->dones);
 	describe_end(&st->end, line, sizeof(line));
 	printf("end: %s\n", line);
 }

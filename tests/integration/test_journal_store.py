@@ -361,7 +361,7 @@ def test_checkpoint_that_does_not_fit_the_journal_is_damage(lab):
 # ------------------------------------------------------------ bad input
 
 def test_bad_input_is_one_usage_line():
-    url = "nfs://10.99.0.6/x?nfsport=2049&mountport=20048"
+    url = "nfs://127.0.0.1/x?nfsport=1&mountport=1"
     cases = [
         [],
         ["frobnicate"],
