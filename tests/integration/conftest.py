@@ -43,6 +43,23 @@ def rawnfs_bin():
     return os.environ.get("OFSREP_RAWNFS") or str(REPO / "build" / "ofsrep-rawnfs")
 
 
+def journal_bin():
+    """The ofsrep-journal tool beside the daemon under test."""
+    env = os.environ.get("OFSREP_JOURNAL")
+    if env:
+        return env
+    beside = Path(ofsrep_bin()).with_name("ofsrep-journal")
+    return str(beside if beside.exists() else REPO / "build" / "ofsrep-journal")
+
+
+def journal_run(lab, cmd, node, *args, timeout=60, timeout_ms=2000):
+    """ofsrep-journal CMD <NAS b URL> --node NODE ARGS."""
+    return subprocess.run([journal_bin(), cmd, lab.url("b"), "--node", str(node),
+                           "--timeout-ms", str(timeout_ms), *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
 class LabError(AssertionError):
     pass
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, ofsrep_bin
+from conftest import journal_bin, journal_run
 
 TIMEOUT_MS = 2000
 SYN_CYCLE = 16
@@ -39,20 +39,10 @@ SEG_HDR = 64
 REC_HDR = 56
 
 
-def journal_bin():
-    env = os.environ.get("OFSREP_JOURNAL")
-    if env:
-        return env
-    beside = Path(ofsrep_bin()).with_name("ofsrep-journal")
-    return str(beside if beside.exists() else REPO / "build" / "ofsrep-journal")
-
-
 def run(lab, cmd, node, *args, timeout=300):
     """ofsrep-journal CMD <NAS b URL> --node NODE ARGS."""
-    return subprocess.run([journal_bin(), cmd, lab.url("b"), "--node", str(node),
-                           "--timeout-ms", str(TIMEOUT_MS), *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    return journal_run(lab, cmd, node, *args, timeout=timeout,
+                       timeout_ms=TIMEOUT_MS)
 
 
 def append(lab, node, count, *args):

@@ -11,12 +11,9 @@ import time
 
 import pytest
 
-from conftest import REPO, parse_exports
+from conftest import journal_bin, parse_exports
 
-JOURNAL_TOOL = os.environ.get("OFSREP_JOURNAL") or str(
-    REPO / os.path.dirname(os.path.relpath(
-        os.environ.get("OFSREP_BIN") or str(REPO / "build" / "ofsrep"),
-        REPO)) / "ofsrep-journal")
+JOURNAL_TOOL = journal_bin()
 JOURNAL_OPTS = {"OFSREP_MOUNT_OPTS": "-o journal"}
 
 
