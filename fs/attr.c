@@ -269,11 +269,26 @@ void fs_reply_entry(struct fs_op *op, const struct post_op_fh3 *fh,
 	if (is_create) {
 		ino->open_count++;
 		fs->open_files++;
+		/* the mirror gets its mtime at the last close (ops_file.c) */
+		ino->mtime_dirty = fs->journaling;
 	}
 	if (op->journal_entry && fs->journaling) {
 		/* A creating op: its record introduces the new fid, and the
 		 * kernel hears of the entry once the record is durable. */
 		op->journal_entry(op, ino);
+		if (op->jop.type == JNL_OP_MKNOD &&
+		    S_ISREG(op->jop.u.entry.mode)) {
+			/* never opened, so no close brings its mtime */
+			struct jnl_op mt = { .type = JNL_OP_SETATTR };
+
+			mt.u.setattr.fid = op->jop.u.entry.fid;
+			mt.u.setattr.mask = JNL_SA_MTIME;
+			mt.u.setattr.mtime_sec = fa->mtime.seconds;
+			mt.u.setattr.mtime_nsec = fa->mtime.nseconds;
+			fsj_commit(op, entry_send);	/* may free op */
+			fsj_note(fs, &mt);
+			return;
+		}
 		fsj_commit(op, entry_send);
 		return;
 	}

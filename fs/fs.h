@@ -22,6 +22,7 @@
 #include "journal/format.h"
 #include "replica/export.h"
 #include "replica/jwriter.h"
+#include "replica/mirror.h"
 #include "replica/loop.h"
 
 struct fs_ctx {
@@ -30,8 +31,10 @@ struct fs_ctx {
 	struct ev_loop loop;
 	struct rep_export primary;
 	struct rep_export secondary;	/* probed; the journal's export */
-	struct jwriter jw;		/* with -o journal */
-	bool journaling;
+	struct jwriter jw;		/* modes journal, full, async */
+	struct mirror mirror;		/* applies jw's journal (not noapply) */
+	bool journaling;		/* mode != FS_MODE_NONE */
+	int mode;			/* enum fs_mode */
 	struct ino_table inodes;
 	struct fuse_buf fbuf;		/* FUSE receive buffer */
 	size_t fbuf_cap;		/* its allocation size */
@@ -40,6 +43,7 @@ struct fs_ctx {
 	uint64_t silly_seq;		/* hidden-name counter */
 	unsigned open_files;		/* open regular files, all inodes */
 	unsigned draining;		/* unmount: COMMITs still running */
+	unsigned mtime_pending;		/* release: mtime read-backs running */
 	bool drain_started;
 	uint64_t drain_deadline_ms;
 };

@@ -41,6 +41,8 @@ struct ino {
 	 * removal of its hidden name): it may not be freed meanwhile. */
 	unsigned pins;
 	bool bound;			/* its fid is known to the journal */
+	bool mtime_dirty;		/* written since its mtime was last
+					 * journaled (ops_file.c release) */
 	/* Set when unlinked (or renamed over) while open: the file lives on
 	 * under a hidden name in @silly_dir until the last close. */
 	bool silly;

@@ -18,8 +18,12 @@
  * operations (directory and inode locks), so this order is one the live
  * tree went through.
  *
- * Not yet (issue 5 follow-ups): the applier running inside the daemon,
- * modes full and async, bounded journal size with writer throttling.
+ * Modes (fs/opts.h enum fs_mode).  journal and full: the reply waits for
+ * the record to be durable.  async: the reply waits only until the record
+ * is encoded into the writer's group buffer (jw_wait.early), so the lag
+ * is at most the two group buffers; a record that finds both full waits
+ * like in journal mode.  full differs from journal in the primary path
+ * only (fs/wb.c: FILE_SYNC writes).
  */
 #include "fs/fs.h"
 
@@ -62,7 +66,9 @@ void fsj_note(struct fs_ctx *fs, const struct jnl_op *op)
 	}
 	n->op = *op;
 	/* Copy the names: the caller's may not outlive the encoding. */
-	if (op->type == JNL_OP_RENAME) {
+	if (op->type == JNL_OP_SETATTR) {
+		/* no names */
+	} else if (op->type == JNL_OP_RENAME) {
 		memcpy(n->name, op->u.rename.name.ptr, op->u.rename.name.len);
 		memcpy(n->name2, op->u.rename.newname.ptr,
 		       op->u.rename.newname.len);
@@ -109,6 +115,7 @@ void fsj_commit(struct fs_op *op, void (*ack)(struct fs_op *op))
 	op->ack = ack;
 	op->jw.op = &op->jop;
 	op->jw.ack = commit_ack;
+	op->jw.early = op->fs->mode == FS_MODE_ASYNC;
 	jw_submit(&op->fs->jw, &op->jw);
 }
 

@@ -30,6 +30,7 @@
 #define LOOP_TICK_MS	100
 #define FUSE_BATCH	32	/* requests read per wake-up, for fairness */
 #define FS_DRAIN_MS	30000	/* unmount waits this long for COMMITs */
+#define FS_MIRROR_DRAIN_MS 20000 /* ... and this long for the applier */
 
 const struct fuse_lowlevel_ops fs_ops = {
 	.lookup		= fs_op_lookup,
@@ -125,7 +126,8 @@ static void fs_after_batch(void *ctx)
 				syslog(LOG_NOTICE, "unmount: committing %u "
 				       "files", fs->draining);
 		}
-		if ((!fs->draining && (!fs->journaling || jw_idle(&fs->jw))) ||
+		if ((!fs->draining && !fs->mtime_pending &&
+		     (!fs->journaling || jw_idle(&fs->jw))) ||
 		    ev_now_ms() > fs->drain_deadline_ms) {
 			if (fs->draining)
 				syslog(LOG_ERR, "unmount: %u files not "
@@ -140,9 +142,51 @@ static void fs_after_batch(void *ctx)
 		return;
 	}
 	rep_export_pump(&fs->primary);
-	if (fs->journaling)
+	if (fs->journaling) {
 		jw_pump(&fs->jw);
+		mirror_kick(&fs->mirror, jnl_app_durable(&fs->jw.app));
+	}
 	fuse_arm(fs);
+}
+
+static int fs_applied(void *arg, uint64_t *segno, uint64_t *offset)
+{
+	struct mirror *m = arg;
+	struct mirror_pos pos;
+
+	if (atomic_load(&m->state) == MIRROR_DAMAGED)
+		return -1;
+	if (!mirror_applied(m, &pos))
+		return 0;
+	*segno = pos.segno;
+	*offset = pos.offset;
+	return 1;
+}
+
+/* The journal writer's I/O thread, and the mirror keeper unless the
+ * mirror is left to `ofsrep-journal apply` (noapply). */
+static int fs_start_threads(struct fs_ctx *fs)
+{
+	struct mirror_conf mc = {
+		.url = fs->opts.secondary, .node = (uint32_t)fs->opts.node,
+		.timeout_ms = fs->opts.timeout_ms, .trim = true,
+	};
+
+	if (!fs->journaling)
+		return 0;
+	if (jw_start(&fs->jw)) {
+		syslog(LOG_ERR, "journal writer thread: cannot start");
+		return -1;
+	}
+	if (fs->opts.no_apply)
+		return 0;
+	if (mirror_start(&fs->mirror, &mc)) {
+		syslog(LOG_ERR, "mirror applier thread: cannot start");
+		return -1;
+	}
+	jw_bound(&fs->jw, (uint64_t)fs->opts.journal_max_mb << 20,
+		 fs_applied, &fs->mirror);
+	return 0;
 }
 
 /* ---- set-up and teardown ---- */
@@ -204,7 +248,8 @@ static int fs_probe(struct fs_ctx *fs)
 		fprintf(stderr, "ofsrep: %s\n", err);
 		return 2;
 	}
-	if (fs->opts.journal) {
+	fs->mode = fs->opts.mode;
+	if (fs->mode != FS_MODE_NONE) {
 		rc = jw_open(&fs->jw, fs->opts.secondary, fs->opts.node,
 			     fs->opts.probe_timeout_ms, &fs->loop, err,
 			     sizeof(err));
@@ -285,9 +330,10 @@ int main(int argc, char *argv[])
 		goto out_remove_handlers;
 	}
 	fs_set_readahead(fs.opts.mountpoint, fs.opts.readahead_kb);
-	syslog(LOG_NOTICE, "mounted %s on %s (secondary %s)",
+	syslog(LOG_NOTICE, "mounted %s on %s (secondary %s, mode %s)",
 	       fs.primary.url_text, fs.opts.mountpoint,
-	       fs.opts.secondary ? fs.secondary.url_text : "none");
+	       fs.opts.secondary ? fs.secondary.url_text : "none",
+	       fs_mode_name(fs.mode));
 	if (fuse_daemonize(fs.opts.foreground)) {
 		rc = 4;
 		goto out_unmount;
@@ -308,8 +354,7 @@ int main(int argc, char *argv[])
 			goto out_unmount;
 		}
 	}
-	if (fs.journaling && jw_start(&fs.jw)) {
-		syslog(LOG_ERR, "journal writer thread: cannot start");
+	if (fs_start_threads(&fs)) {
 		rc = 4;
 		goto out_unmount;
 	}
@@ -323,8 +368,13 @@ out_free_inodes:
 	if (fs.fuse_tok)
 		ev_poll_cancel(&fs.loop, fs.fuse_tok);
 	rep_export_close(&fs.primary);
-	if (fs.journaling)
+	if (fs.journaling) {
+		/* A clean unmount leaves the mirror caught up, if the
+		 * secondary lets it within the bound. */
+		mirror_stop(&fs.mirror, jnl_app_durable(&fs.jw.app),
+			    FS_MIRROR_DRAIN_MS);
 		jw_close(&fs.jw);
+	}
 	ino_table_free(&fs.inodes);
 out_exit_loop:
 	if (loop_up)

@@ -258,7 +258,9 @@ static void setattr_record(struct fs_op *op, const struct stat *st)
 		sa->atime_sec = st->st_atim.tv_sec;
 		sa->atime_nsec = st->st_atim.tv_nsec;
 	}
-	if (s & FUSE_SET_ATTR_MTIME) {
+	/* A truncate moves the primary's mtime to the server's clock: the
+	 * record carries the result so the mirror gets the same. */
+	if (s & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_SIZE)) {
 		sa->mask |= JNL_SA_MTIME;
 		sa->mtime_sec = st->st_mtim.tv_sec;
 		sa->mtime_nsec = st->st_mtim.tv_nsec;

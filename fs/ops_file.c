@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #define OP_OF(r) ((struct fs_op *)(r))
 
@@ -377,6 +378,70 @@ static void release_committed(struct fs_op *op)
 		ino_maybe_free(&fs->inodes, ino);
 }
 
+/*
+ * The mirror's mtime follows the primary's.  A WRITE sets the primary's
+ * mtime from the server's clock, which no record carries; so at the last
+ * close of a file written since its mtime was journaled, the mtime is
+ * read back and journaled as a SETATTR (close-to-open, as NFS clients
+ * promise: once a file is closed the mirror has its mtime).
+ */
+static void release_mtime_end(struct fs_op *op)
+{
+	op->ino->pins--;
+	op->fs->mtime_pending--;
+	release_committed(op);
+}
+
+static void release_mtime_done(struct rep_req *r, void *data)
+{
+	struct fs_op *op = (struct fs_op *)r;
+	GETATTR3res *res = data;
+	struct jnl_op j = { .type = JNL_OP_SETATTR };
+	const fattr3 *fa = &res->GETATTR3res_u.resok.obj_attributes;
+
+	if (res->status == NFS3_OK) {
+		j.u.setattr.fid = fsj_fid(op->fs, op->ino);
+		j.u.setattr.mask = JNL_SA_MTIME;
+		j.u.setattr.mtime_sec = fa->mtime.seconds;
+		j.u.setattr.mtime_nsec = fa->mtime.nseconds;
+		fsj_note(op->fs, &j);
+	} else {
+		syslog(LOG_WARNING, "%s: reading the mtime of a closed file "
+		       "for the journal: %s (the mirror keeps the apply time)",
+		       op->fs->primary.url_text,
+		       strerror(fs_nfs_errno(res->status)));
+	}
+	release_mtime_end(op);
+}
+
+static void release_mtime_fail(struct rep_req *r, int err)
+{
+	release_mtime_end((struct fs_op *)r);
+}
+
+static int release_getattr_send(struct rep_req *r, struct rpc_context *rpc,
+				rpc_cb cb)
+{
+	GETATTR3args a = { .object = ino_fh3(((struct fs_op *)r)->ino) };
+
+	return rpc_nfs3_getattr_async(rpc, cb, &a, r);
+}
+
+static void release_last(struct fs_op *op)
+{
+	struct ino *ino = op->ino;
+
+	if (!op->fs->journaling || !ino->mtime_dirty || ino->open_count) {
+		release_committed(op);
+		return;
+	}
+	ino->mtime_dirty = false;
+	ino->pins++;		/* until the GETATTR is answered */
+	op->fs->mtime_pending++;
+	op->rr.fail = release_mtime_fail;
+	op_chain(op, release_getattr_send, release_mtime_done);
+}
+
 void fs_op_release(fuse_req_t req, fuse_ino_t nodeid,
 		   struct fuse_file_info *fi)
 {
@@ -395,5 +460,5 @@ void fs_op_release(fuse_req_t req, fuse_ino_t nodeid,
 	if (ino->open_count)
 		release_committed(op);
 	else
-		wb_commit_then(op, release_committed);
+		wb_commit_then(op, release_last);
 }

@@ -23,6 +23,12 @@
  *   wb_max=64           MiB of unstable (uncommitted) data per file kept in
  *       memory for re-sending after a server restart; reaching it forces a
  *       COMMIT before further writes are answered.
+ *   mode=journal        An acknowledged mutation is on the primary and
+ *       durable in the secondary's journal: either NAS may die at once
+ *       and nothing acknowledged is lost (opts.h: enum fs_mode).
+ *   journal_max=1024    MiB of journal not yet applied to the mirror before
+ *       new mutations wait for the applier (bounded journal, never dropped
+ *       records).
  *   readahead=4096      KiB of kernel readahead.  The kernel gives a FUSE
  *       mount 128 KiB, which leaves one NFS READ in flight at a time;
  *       4 MiB keeps several 1 MiB READs going (measured: sequential read
@@ -60,7 +66,10 @@ static const struct fuse_opt fs_opt_table[] = {
 	OPT("readahead=%d", readahead_kb),
 	OPTV("primary_only", no_secondary, 1),
 	OPTV("journal", journal, 1),
+	OPT("mode=%s", mode_name),
 	OPT("node=%d", node),
+	OPTV("noapply", no_apply, 1),
+	OPT("journal_max=%d", journal_max_mb),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -88,9 +97,14 @@ static void fs_opts_usage(const char *prog)
 	       "    -o secondary=URL        the second export (required unless "
 	       "primary_only)\n"
 	       "    -o primary_only         no secondary (benchmarks, tests)\n"
-	       "    -o journal              journal every mutation to the "
-	       "secondary (experimental)\n"
+	       "    -o mode=MODE            when a mutation is acknowledged: "
+	       "journal (default),\n"
+	       "                            full or async (see ofsrep(8))\n"
 	       "    -o node=N               this node's journal id (1)\n"
+	       "    -o journal_max=MIB      unapplied journal before writers "
+	       "wait (1024)\n"
+	       "    -o noapply              do not apply the journal to the "
+	       "mirror here\n"
 	       "    -o attr_timeout=SEC     attribute cache time (1)\n"
 	       "    -o entry_timeout=SEC    name cache time (1)\n"
 	       "    -o negative_timeout=SEC cache time of misses (0)\n"
@@ -150,6 +164,42 @@ static int fs_opts_bad(const char *what)
 	return -1;
 }
 
+const char *fs_mode_name(int mode)
+{
+	static const char *const names[] = {
+		[FS_MODE_NONE] = "none", [FS_MODE_JOURNAL] = "journal",
+		[FS_MODE_FULL] = "full", [FS_MODE_ASYNC] = "async",
+	};
+
+	return mode >= 0 && mode <= FS_MODE_ASYNC ? names[mode] : "?";
+}
+
+/* mode= (and the older -o journal) against primary_only. */
+static int fs_opts_mode(struct fs_opts *o)
+{
+	if (o->no_secondary) {
+		if (o->journal || o->mode_name)
+			return fs_opts_bad("-o mode= and -o journal need a "
+					   "secondary: drop -o primary_only");
+		o->mode = FS_MODE_NONE;
+		return 0;
+	}
+	o->mode = FS_MODE_JOURNAL;
+	if (!o->mode_name)
+		return 0;
+	for (int m = FS_MODE_JOURNAL; m <= FS_MODE_ASYNC; m++)
+		if (!strcmp(o->mode_name, fs_mode_name(m))) {
+			o->mode = m;
+			if (o->journal && m != FS_MODE_JOURNAL)
+				return fs_opts_bad("-o journal means "
+						   "mode=journal; give one");
+			return 0;
+		}
+	fprintf(stderr, "ofsrep: -o mode=%s: unknown mode (use journal, "
+		"full or async)\n", o->mode_name);
+	return -1;
+}
+
 static int fs_opts_validate(struct fs_opts *o)
 {
 	struct stat st;
@@ -165,8 +215,11 @@ static int fs_opts_validate(struct fs_opts *o)
 	if (o->secondary && o->no_secondary)
 		return fs_opts_bad("-o secondary= and -o primary_only "
 				   "exclude each other");
-	if (o->journal && o->no_secondary)
-		return fs_opts_bad("-o journal needs -o secondary=");
+	if (fs_opts_mode(o))
+		return -1;
+	if (o->journal_max_mb < 64 || o->journal_max_mb > 1048576)
+		return fs_opts_bad("-o journal_max= must be from 64 to 1048576 "
+				   "MiB");
 	if (o->node < 1)
 		return fs_opts_bad("-o node= must be a positive number");
 	if (o->conns < 1 || o->conns > 8)
@@ -213,6 +266,7 @@ int fs_opts_parse(struct fuse_args *args, struct fs_opts *o)
 	o->wb_max_mb = 64;
 	o->readahead_kb = 4096;
 	o->node = 1;
+	o->journal_max_mb = 1024;
 	if (fuse_opt_parse(args, o, fs_opt_table, fs_opts_proc) == -1)
 		return -1;
 	if (o->show_help) {
@@ -237,4 +291,5 @@ void fs_opts_free(struct fs_opts *o)
 	free(o->primary);
 	free(o->mountpoint);
 	free(o->secondary);
+	free(o->mode_name);
 }

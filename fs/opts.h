@@ -23,9 +23,26 @@ struct fs_opts {
 	int show_help;
 	int show_version;
 	int no_secondary;	/* -o primary_only: benchmark/debug switch */
-	int journal;		/* -o journal: journal mutations to secondary */
+	int journal;		/* -o journal: the old name of mode=journal */
+	char *mode_name;	/* -o mode=journal|full|async */
+	int mode;		/* enum fs_mode, from mode_name */
 	int node;		/* -o node=N: this writer's journal id */
+	int no_apply;		/* -o noapply: leave the mirror to a tool */
+	int journal_max_mb;	/* unapplied journal before writers wait */
 };
+
+/* When an application's mutation is acknowledged (design-brief promises):
+ *   FS_MODE_NONE     primary only (-o primary_only): no replication;
+ *   FS_MODE_JOURNAL  the primary replied and the record is durable in the
+ *                    secondary's journal (default);
+ *   FS_MODE_FULL     as journal, and the primary has the data on stable
+ *                    storage too (WRITEs are FILE_SYNC);
+ *   FS_MODE_ASYNC    the primary replied; the record is in the writer's
+ *                    group buffer and reaches the secondary behind (lag
+ *                    bounded by the two group buffers, 8 MiB). */
+enum fs_mode { FS_MODE_NONE, FS_MODE_JOURNAL, FS_MODE_FULL, FS_MODE_ASYNC };
+
+const char *fs_mode_name(int mode);
 
 /* Parses argv into @opts and leaves in @args what libfuse should see.
  * Returns 0, 1 when it printed help/version and the caller should exit 0,

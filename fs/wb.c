@@ -96,7 +96,8 @@ static int write_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 	a.file = ino_fh3(op->ino);
 	a.offset = op->off + done;
 	a.count = n;
-	a.stable = UNSTABLE;
+	/* Mode full: acknowledged means on the primary's disk too. */
+	a.stable = op->fs->mode == FS_MODE_FULL ? FILE_SYNC : UNSTABLE;
 	a.data.data_len = n;
 	a.data.data_val = op->data + done;
 	return rpc_nfs3_write_async(rpc, cb, &a, r);
@@ -179,6 +180,12 @@ static void write_acked(struct fs_op *op)
 {
 	struct ino *ino = op->ino;
 
+	ino->mtime_dirty = op->fs->journaling;
+	/* FILE_SYNC only (mode full): nothing to re-send, ever. */
+	if (op->fs->mode == FS_MODE_FULL) {
+		write_reply(op);
+		return;
+	}
 	if (write_retain(op)) {
 		op_reply_err(op, ENOMEM);
 		return;

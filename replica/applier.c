@@ -1710,6 +1710,14 @@ static int apl_seg_read(struct apl *a, uint64_t segno, uint8_t **buf,
 	return rc;
 }
 
+/* conf.upto reached, or the daemon cancels the run (mirror.c). */
+static bool apl_stopping(struct apl *a)
+{
+	if (a->conf.cancel && atomic_load(a->conf.cancel))
+		a->st.stopped = true;
+	return a->st.stopped;
+}
+
 /* Apply the segment in buf, sealed by the header in next (or NULL). */
 static int apl_segment(struct apl *a, const uint8_t *buf, size_t len,
 		       const uint8_t *next, size_t next_len)
@@ -1725,7 +1733,7 @@ static int apl_segment(struct apl *a, const uint8_t *buf, size_t len,
 		return rc;
 	do
 		rc = apl_batch(a);
-	while (rc == 1 && !a->st.stopped);
+	while (rc == 1 && !apl_stopping(a));
 	return rc < 0 ? rc : 0;
 }
 
@@ -1739,7 +1747,7 @@ static int apl_segments(struct apl *a, const uint64_t *segnos, size_t n,
 	size_t nxtlen = 0;
 	int rc = 0;
 
-	for (; !rc && !a->st.stopped && i < n; i++) {
+	for (; !rc && !apl_stopping(a) && i < n; i++) {
 		if (!cur)
 			rc = apl_seg_read(a, segnos[i], &cur, &curlen);
 		if (!rc && i + 1 < n)

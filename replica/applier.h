@@ -39,6 +39,7 @@
 #ifndef OFSREP_APPLIER_H
 #define OFSREP_APPLIER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,6 +62,8 @@ struct apl_conf {
 	uint64_t upto;		/* stop after this seq; 0 = the end */
 	int timeout_ms;		/* per RPC and per call (replica/jstore.h) */
 	FILE *trace;		/* debug: a line per record and decision */
+	atomic_bool *cancel;	/* if set and true: stop after the batch
+				 * (st.stopped), the daemon's unmount */
 };
 
 /* What a run did. */

@@ -523,6 +523,11 @@ int jstore_seg_read(struct jstore *js, uint64_t segno, uint8_t **buf,
 		return jstore_fail(js, rc, "open", path, err, errlen);
 	rc = jstore_read_all(js, fh, buf, len);
 	jstore_fh_close(js, fh);
+	/* Removed after the open: the daemon's mirror keeper trims applied
+	 * segments (libnfs 4.0 turns the READ's NFS3ERR_STALE into EFAULT,
+	 * measured on ganesha).  Callers re-list on ENOENT. */
+	if (rc == -EFAULT || rc == -ESTALE)
+		rc = -ENOENT;
 	if (rc) {
 		free(*buf);
 		*buf = NULL;

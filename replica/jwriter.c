@@ -44,6 +44,10 @@
 #include <unistd.h>
 
 #define JW_RETRY_MS	500
+/* Segment size.  Smaller than the appender's default because the mirror
+ * keeper re-reads the segment holding its checkpoint on each run, and
+ * trimming frees whole segments. */
+#define JW_SEG_LIMIT	(16u << 20)
 
 static uint64_t now_ns(void)
 {
@@ -69,14 +73,21 @@ static void segs_free(struct jw_segs *s)
 	free(s->segnos);
 }
 
-static int segs_read(struct jstore *js, struct jw_segs *s, char *err,
-		     size_t errlen)
+/* Reads the segments from segno @from on (the checkpoint's segment: those
+ * below are applied and may be trimmed away any time). */
+static int segs_read(struct jstore *js, uint64_t from, struct jw_segs *s,
+		     char *err, size_t errlen)
 {
 	size_t n;
+	size_t skip = 0;
 	int rc = jstore_list(js, &s->segnos, &n, err, errlen);
 
 	if (rc)
 		return rc;
+	while (skip < n && s->segnos[skip] < from)
+		skip++;
+	memmove(s->segnos, s->segnos + skip, (n - skip) * sizeof(*s->segnos));
+	n -= skip;
 	s->segs = calloc(n ? n : 1, sizeof(*s->segs));
 	if (!s->segs)
 		return -ENOMEM;
@@ -117,6 +128,33 @@ static int jw_conf(struct jwriter *jw, struct jnl_reader *rd, uint32_t node,
 	return rc;
 }
 
+/* Where reading starts: at the applier's checkpoint if there is one
+ * (the segments before it are applied and may be trimmed), else at the
+ * first segment. */
+static int start_point(struct jwriter *jw, struct jnl_reader *rd,
+		       uint64_t *from, char *err, size_t errlen)
+{
+	struct jnl_ckpt ck;
+	unsigned slot;
+	int rc = jstore_ckpt_load(&jw->js, &ck, &slot, err, errlen);
+
+	*from = 0;
+	jnl_rd_init(rd, jw->js.node);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	if (ck.node != jw->js.node || jnl_rd_init_ckpt(rd, &ck)) {
+		snprintf(err, errlen, "journal of node %u on %s: the "
+			 "checkpoint is not usable (run: ofsrep-journal check "
+			 "'%s' --node %u)", jw->js.node, jw->js.url,
+			 jw->js.url, jw->js.node);
+		return -EUCLEAN;
+	}
+	*from = ck.segno;
+	return 0;
+}
+
 int jw_open(struct jwriter *jw, const char *url, uint32_t node,
 	    int timeout_ms, struct ev_loop *loop, char *err, size_t errlen)
 {
@@ -124,6 +162,8 @@ int jw_open(struct jwriter *jw, const char *url, uint32_t node,
 	struct jnl_reader rd;
 	struct jnl_app_conf c;
 	uint64_t nrecs = 0;
+	uint64_t from = 0;
+	uint64_t rd_start_off = 0;
 	int rc;
 
 	memset(jw, 0, sizeof(*jw));
@@ -133,10 +173,20 @@ int jw_open(struct jwriter *jw, const char *url, uint32_t node,
 	if (!rc)
 		rc = jstore_mkdir(&jw->js, err, errlen);
 	if (!rc)
-		rc = segs_read(&jw->js, &s, err, errlen);
+		rc = start_point(jw, &rd, &from, err, errlen);
+	if (!rc)
+		rc = segs_read(&jw->js, from, &s, err, errlen);
 	if (rc)
 		goto out;
-	jnl_rd_init(&rd, node);
+	if (from && (!s.n || s.segnos[0] != from)) {
+		snprintf(err, errlen, "journal of node %u on %s: the "
+			 "checkpoint's segment %016llx is missing (run: "
+			 "ofsrep-journal check '%s' --node %u)", node, url,
+			 (unsigned long long)from, url, node);
+		rc = -EUCLEAN;
+		goto out;
+	}
+	rd_start_off = rd.start_off;
 	rc = jnl_rd_walk(&rd, s.segs, s.n, count_rec, &nrecs);
 	if (rc) {
 		char why[256];
@@ -153,6 +203,11 @@ int jw_open(struct jwriter *jw, const char *url, uint32_t node,
 			 "continue it: %s", node, url, strerror(-rc));
 		goto out;
 	}
+	c.seg_limit = JW_SEG_LIMIT;
+	/* Until the applier reports, the backlog counts from here: the
+	 * checkpoint, or the oldest segment there is. */
+	jw->base_segno = from ? from : s.n ? s.segnos[0] : c.segno;
+	jw->base_offset = from ? rd_start_off : JNL_SEG_HDR_SIZE;
 	jw->replace_from = s.n && s.segnos[s.n - 1] >= c.segno ? c.segno :
 			   UINT64_MAX;
 	rc = jnl_app_init(&jw->app, &c);
@@ -275,7 +330,10 @@ static bool encode_blocked(struct jwriter *jw)
 			continue;
 		}
 		jw->records++;
-		wait_push(&jw->waiting_head, &jw->waiting_tail, w);
+		if (w->early)
+			w->ack(w);	/* async: in memory is enough */
+		else
+			wait_push(&jw->waiting_head, &jw->waiting_tail, w);
 	}
 	return true;
 }
@@ -364,6 +422,61 @@ static void efd_cb(struct ev_token *tok, int res)
 		job_finished(jw);
 }
 
+void jw_bound(struct jwriter *jw, uint64_t max, jw_applied_fn *fn,
+	      void *arg)
+{
+	jw->backlog_max = max;
+	jw->applied = fn;
+	jw->applied_arg = arg;
+}
+
+uint64_t jw_backlog(const struct jwriter *jw)
+{
+	const struct jnl_appender *app = &jw->app;
+	uint64_t segno, off;
+
+	int known = jw->applied ? jw->applied(jw->applied_arg, &segno, &off)
+				: -1;
+
+	if (known < 0)
+		return 0;
+	if (!known) {
+		segno = jw->base_segno;
+		off = jw->base_offset;
+	}
+	if (segno > app->segno)
+		return 0;
+	if (segno == app->segno)
+		return app->seg_len > off ? app->seg_len - off : 0;
+	/* Whole segments in between count as full ones. */
+	return (app->segno - segno - 1) * app->seg_limit +
+	       (app->seg_limit > off ? app->seg_limit - off : 0) +
+	       app->seg_len;
+}
+
+/* True while the journal is over its bound: the next group waits. */
+static bool jw_throttle(struct jwriter *jw)
+{
+	uint64_t backlog = jw->backlog_max ? jw_backlog(jw) : 0;
+	bool over = backlog > jw->backlog_max && jw->backlog_max;
+
+	if (over && !jw->throttled) {
+		jw->throttled = true;
+		jw->throttled_since_ms = ev_now_ms();
+		jw->throttle_events++;
+		syslog(LOG_WARNING, "journal: %llu MiB not yet applied to the "
+		       "mirror (journal_max %llu MiB): new mutations wait for "
+		       "the applier", (unsigned long long)(backlog >> 20),
+		       (unsigned long long)(jw->backlog_max >> 20));
+	} else if (!over && jw->throttled) {
+		jw->throttled = false;
+		syslog(LOG_NOTICE, "journal: below journal_max again after "
+		       "%.1f s; mutations go on", (double)(ev_now_ms() -
+		       jw->throttled_since_ms) / 1000.0);
+	}
+	return over;
+}
+
 void jw_pump(struct jwriter *jw)
 {
 	if (!jw->started)
@@ -379,7 +492,7 @@ void jw_pump(struct jwriter *jw)
 		}
 		return;
 	}
-	if (!jnl_app_pending(&jw->app))
+	if (!jnl_app_pending(&jw->app) || jw_throttle(jw))
 		return;
 	if (jnl_app_flush(&jw->app, &jw->job.w))
 		return;

@@ -21,7 +21,15 @@ struct jw_wait {
 	uint64_t seq;
 	const struct jnl_op *op;	/* to encode; caller keeps it valid */
 	void (*ack)(struct jw_wait *w);
+	bool early;		/* ack once encoded, not once durable
+				 * (mode async) */
 };
+
+/* The applied position of this node's journal (the mirror keeper's), for
+ * bounding the journal: 1 and the position; 0 when nothing was applied
+ * yet in this mount (the position found at jw_open counts); -1 when
+ * nobody applies any more (damage: no bound, see replica/mirror.c). */
+typedef int jw_applied_fn(void *arg, uint64_t *segno, uint64_t *offset);
 
 /* One group write, handed to the I/O thread. */
 struct jw_job {
@@ -55,6 +63,15 @@ struct jwriter {
 	struct jw_wait *waiting_tail;
 	uint64_t records;		/* appended this run */
 	uint64_t groups;		/* written this run */
+	/* bounded journal (jw_bound) */
+	uint64_t backlog_max;		/* bytes; 0 = unbounded */
+	uint64_t base_segno;		/* applied position at jw_open */
+	uint64_t base_offset;
+	jw_applied_fn *applied;
+	void *applied_arg;
+	bool throttled;			/* groups wait for the applier */
+	uint64_t throttled_since_ms;
+	uint64_t throttle_events;	/* times throttling began */
 };
 
 /* Opens the node's journal on @url (creating .ofsrep/journal/<node>),
@@ -69,6 +86,14 @@ int jw_start(struct jwriter *jw);
 void jw_submit(struct jwriter *jw, struct jw_wait *w);
 /* Appends a record nobody waits for (BIND).  0 or -errno. */
 int jw_note(struct jwriter *jw, const struct jnl_op *op);
+/* Bounds the journal: no new group is written while more than @max bytes
+ * of it are not yet applied (per @fn).  Writers wait, records are never
+ * dropped. */
+void jw_bound(struct jwriter *jw, uint64_t max, jw_applied_fn *fn,
+	      void *arg);
+/* Bytes of journal written (or being written) beyond the applied
+ * position; 0 when nobody applies. */
+uint64_t jw_backlog(const struct jwriter *jw);
 /* Flushes a group when none is in flight; from the loop's after_batch. */
 void jw_pump(struct jwriter *jw);
 /* True when nothing is appended and not yet durable. */

@@ -54,6 +54,7 @@ run_integration() {
 	build=$1
 	label=$2
 	mount_opts=$3
+	shift 3
 	xml="$results/$label.xml"
 	asan_dir="$results/asan-$label"
 	mkdir -p "$asan_dir"
@@ -65,7 +66,7 @@ run_integration() {
 	LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
 	UBSAN_OPTIONS="log_path=$asan_dir/ubsan:print_stacktrace=1" \
 		$PY -m pytest -q -p no:cacheprovider --junitxml="$xml" \
-		tests/integration
+		"${@:-tests/integration}"
 	counts=$($PY - "$xml" <<'PYEOF'
 import sys, xml.etree.ElementTree as ET
 root = ET.parse(sys.argv[1]).getroot()
@@ -90,8 +91,19 @@ for b in "$@"; do
 	run_unit "$b"
 done
 if [ "$unit_only" = 0 ]; then
+	# Everything in the default mode (journal), release and sanitized;
+	# the other modes over the tests their code paths change.
 	run_integration "$1" release ""
-	[ $# -ge 2 ] && run_integration "$2" sanitizer-journal "-o journal"
+	[ $# -ge 2 ] && run_integration "$2" sanitizer ""
+	run_integration "$1" primary-only "-o primary_only" \
+		tests/integration/test_posix.py \
+		tests/integration/test_randomops.py \
+		tests/integration/test_faults_primary.py
+	for mode in async full; do
+		run_integration "$1" "mode-$mode" "-o mode=$mode" \
+			tests/integration/test_journal_mirror.py \
+			tests/integration/test_randomops.py
+	done
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * replica/mirror.c: the mirror keeper.  One thread of the daemon applies
+ * this node's journal to the mirror tree on the secondary export, with
+ * the same applier as `ofsrep-journal apply` (replica/applier.c) on a
+ * libnfs context of its own (libnfs contexts are not thread-safe; the
+ * loop thread and the journal writer's I/O thread have theirs).
+ *
+ * Why a thread and not the io_uring loop: the applier is a sequence of
+ * dependent synchronous calls (look up, create, write, commit, store the
+ * checkpoint), each bounded by the RPC timeout; on a thread of its own it
+ * can never delay a FUSE reply, and the loop only posts a number.
+ *
+ * STATE MACHINE (m->state; logged to syslog on every change that matters)
+ *
+ *   IDLE ----(kick: durable seq > applied seq)----> APPLYING
+ *   APPLYING --(run ok)--> IDLE
+ *   APPLYING --(export unreachable, timeout, I/O error)--> RETRYING
+ *   APPLYING --(damage: -EUCLEAN, 3 runs in a row)--> DAMAGED
+ *   APPLYING --(-EPROTO: a newer ofsrep wrote the journal)--> DAMAGED
+ *   RETRYING --(pause: 0.5 s doubling to 5 s)--> APPLYING
+ *   DAMAGED: no more runs in this mount; the journal writer stops
+ *            throttling (the journal grows: see jwriter.h) and the
+ *            operator runs `ofsrep-journal check` / apply.
+ *   any --(mirror_stop: caught up, or the deadline passed)--> STOPPED
+ *
+ * Damage is believed only when three runs in a row see it: a run reads a
+ * segment while the writer appends to it, in several READs, so one READ
+ * may see a group the writer has not finished while a later READ sees the
+ * next one; the next run reads both complete (a real damage stays).
+ *
+ * The first run starts at once, without a kick: records a killed daemon
+ * made durable but never applied are applied now (restart safety).
+ *
+ * TRIMMING (journal/format.h TRIMMING).  After a run whose checkpoint
+ * moved to a later segment, every segment below the checkpoint's is
+ * deleted; this node's mirror is the only one the journal feeds.
+ */
+#include "replica/mirror.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "replica/applier.h"
+
+#define MIRROR_DAMAGE_RUNS	3
+#define MIRROR_RETRY_MIN_MS	500
+#define MIRROR_RETRY_MAX_MS	5000
+#define MIRROR_NO_PROGRESS_MS	100
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + ts.tv_nsec / 1000000u;
+}
+
+const char *mirror_state_name(int state)
+{
+	static const char *const names[] = {
+		[MIRROR_IDLE] = "idle", [MIRROR_APPLYING] = "applying",
+		[MIRROR_RETRYING] = "retrying", [MIRROR_DAMAGED] = "damaged",
+		[MIRROR_STOPPED] = "stopped",
+	};
+
+	return state >= 0 && state <= MIRROR_STOPPED ? names[state] : "?";
+}
+
+/* What one thread keeps between runs. */
+struct mirror_run {
+	struct apl a;
+	bool open;
+	unsigned damaged_runs;
+	unsigned failures;
+	uint64_t retry_at_ms;
+	uint64_t trimmed_below;	/* segments below this are gone */
+	char last_err[JSTORE_ERR_MAX];
+};
+
+/* Delete the segments below the checkpoint's (they are applied). */
+static void mirror_trim(struct mirror *m, struct mirror_run *r)
+{
+	struct apl *a = &r->a;
+	char err[JSTORE_ERR_MAX];
+	char name[40];
+	uint64_t *segnos = NULL;
+	size_t n = 0;
+	unsigned deleted = 0;
+	int rc;
+
+	if (!m->conf.trim || !a->have_ck || !a->have_jdir ||
+	    a->ck.segno <= r->trimmed_below)
+		return;
+	rc = jstore_list(&a->js, &segnos, &n, err, sizeof(err));
+	for (size_t i = 0; !rc && i < n && segnos[i] < a->ck.segno; i++) {
+		snprintf(name, sizeof(name), "%016" PRIx64 ".seg", segnos[i]);
+		rc = apl_rpc_remove(&a->rpc, &a->jdir, name, strlen(name));
+		if (rc == -ENOENT)
+			rc = 0;
+		if (rc)
+			snprintf(err, sizeof(err), "%s: remove %s/%s: %s",
+				 a->js.url, a->js.dir, name, strerror(-rc));
+		deleted += !rc;
+	}
+	free(segnos);
+	if (rc) {
+		syslog(LOG_WARNING, "mirror: trimming applied segments: %s "
+		       "(tried again after the next run)", err);
+		return;
+	}
+	r->trimmed_below = a->ck.segno;
+	atomic_fetch_add(&m->trimmed, deleted);
+}
+
+static void mirror_close_run(struct mirror_run *r)
+{
+	if (r->open)
+		apl_close(&r->a);
+	r->open = false;
+}
+
+static void mirror_publish(struct mirror *m, const struct apl *a)
+{
+	if (!a->have_ck)
+		return;
+	pthread_mutex_lock(&m->mu);
+	m->pos = (struct mirror_pos){
+		.seq = a->ck.seq, .segno = a->ck.segno,
+		.offset = a->ck.offset, .time_ns = a->ck.time_ns,
+	};
+	m->have_pos = true;
+	pthread_mutex_unlock(&m->mu);
+}
+
+/* A run failed: decide between retrying and DAMAGED. */
+static void mirror_failed(struct mirror *m, struct mirror_run *r, int rc)
+{
+	bool damage = rc == -EUCLEAN || rc == -EPROTO;
+	unsigned pause;
+
+	if (damage && (rc == -EPROTO ||
+		       ++r->damaged_runs >= MIRROR_DAMAGE_RUNS)) {
+		syslog(LOG_CRIT, "mirror: node %" PRIu32 ": applying stopped: "
+		       "%s; acknowledged mutations stay in the journal; run "
+		       "'ofsrep-journal check %s --node %" PRIu32 "'",
+		       m->conf.node, r->a.err, m->conf.url, m->conf.node);
+		atomic_store(&m->state, MIRROR_DAMAGED);
+		mirror_close_run(r);
+		return;
+	}
+	if (!damage)
+		r->damaged_runs = 0;
+	if (!r->failures++ || strcmp(r->last_err, r->a.err))
+		syslog(LOG_ERR, "mirror: node %" PRIu32 ": %s; retrying",
+		       m->conf.node, r->a.err[0] ? r->a.err : strerror(-rc));
+	snprintf(r->last_err, sizeof(r->last_err), "%s", r->a.err);
+	pause = MIRROR_RETRY_MIN_MS << (r->failures < 5 ? r->failures - 1 : 4);
+	if (pause > MIRROR_RETRY_MAX_MS)
+		pause = MIRROR_RETRY_MAX_MS;
+	r->retry_at_ms = mono_ms() + pause;
+	atomic_store(&m->state, MIRROR_RETRYING);
+	mirror_close_run(r);	/* a broken jstore needs a new context */
+}
+
+/* One applier run; returns the applied seq (or 0 if none). */
+static void mirror_run_once(struct mirror *m, struct mirror_run *r)
+{
+	struct apl_conf conf = {
+		.url = m->conf.url, .node = m->conf.node,
+		.timeout_ms = m->conf.timeout_ms, .cancel = &m->cancel,
+	};
+	int rc = 0;
+
+	atomic_store(&m->state, MIRROR_APPLYING);
+	if (!r->open) {
+		rc = apl_open(&r->a, &conf);
+		r->open = true;
+	}
+	if (!rc) {
+		r->a.err[0] = 0;
+		r->a.st.stopped = false;
+		rc = apl_run(&r->a);
+	}
+	atomic_fetch_add(&m->runs, 1);
+	if (rc) {
+		mirror_failed(m, r, rc);
+		return;
+	}
+	if (r->failures)
+		syslog(LOG_NOTICE, "mirror: node %" PRIu32 ": applying again "
+		       "after %u failed runs", m->conf.node, r->failures);
+	r->failures = 0;
+	r->damaged_runs = 0;
+	r->last_err[0] = 0;
+	mirror_publish(m, &r->a);
+	mirror_trim(m, r);
+	atomic_store(&m->state, MIRROR_IDLE);
+}
+
+/* Under m->mu: true when a run should start now; else *wait_ms. */
+static bool mirror_due(struct mirror *m, struct mirror_run *r, bool first,
+		       uint64_t last_seq, uint64_t *wait_ms, bool *leave)
+{
+	uint64_t now = mono_ms();
+	bool behind = first || (m->target > (m->have_pos ? m->pos.seq : 0));
+	int st = atomic_load(&m->state);
+
+	*leave = false;
+	*wait_ms = 1000;
+	if (st == MIRROR_DAMAGED) {
+		*leave = m->quit;
+		return false;
+	}
+	if (m->quit && (!behind || now >= m->deadline_ms)) {
+		*leave = true;
+		return false;
+	}
+	if (!behind)
+		return false;
+	if (now < r->retry_at_ms) {
+		*wait_ms = r->retry_at_ms - now;
+		return false;
+	}
+	/* The last run ended short of the target: the journal's listing
+	 * lagged; do not spin on it. */
+	if (!first && m->have_pos && m->pos.seq == last_seq &&
+	    r->retry_at_ms + MIRROR_NO_PROGRESS_MS > now) {
+		*wait_ms = MIRROR_NO_PROGRESS_MS;
+		r->retry_at_ms = now + MIRROR_NO_PROGRESS_MS;
+		return false;
+	}
+	return true;
+}
+
+static void mirror_wait(struct mirror *m, uint64_t ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&m->cv, &m->mu, &ts);
+}
+
+static void *mirror_thread(void *arg)
+{
+	struct mirror *m = arg;
+	struct mirror_run *r = calloc(1, sizeof(*r));
+	uint64_t last_seq = UINT64_MAX;
+	uint64_t wait_ms;
+	bool first = true;
+	bool leave;
+
+	if (!r) {
+		syslog(LOG_CRIT, "mirror: out of memory; not applying");
+		atomic_store(&m->state, MIRROR_STOPPED);
+		return NULL;
+	}
+	pthread_mutex_lock(&m->mu);
+	for (;;) {
+		if (!mirror_due(m, r, first, last_seq, &wait_ms, &leave)) {
+			if (leave)
+				break;
+			mirror_wait(m, wait_ms);
+			continue;
+		}
+		last_seq = m->have_pos ? m->pos.seq : 0;
+		pthread_mutex_unlock(&m->mu);
+		mirror_run_once(m, r);
+		pthread_mutex_lock(&m->mu);
+		if (atomic_load(&m->state) == MIRROR_IDLE)
+			first = false;
+	}
+	pthread_mutex_unlock(&m->mu);
+	mirror_close_run(r);
+	free(r);
+	return NULL;
+}
+
+int mirror_start(struct mirror *m, const struct mirror_conf *conf)
+{
+	memset(m, 0, sizeof(*m));
+	m->conf = *conf;
+	snprintf(m->url, sizeof(m->url), "%s", conf->url);
+	m->conf.url = m->url;
+	atomic_init(&m->state, MIRROR_IDLE);
+	pthread_mutex_init(&m->mu, NULL);
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&m->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&m->thread, NULL, mirror_thread, m)) {
+		atomic_store(&m->state, MIRROR_STOPPED);
+		return -EAGAIN;
+	}
+	m->started = true;
+	return 0;
+}
+
+void mirror_kick(struct mirror *m, uint64_t durable_seq)
+{
+	if (!m->started)
+		return;
+	pthread_mutex_lock(&m->mu);
+	if (durable_seq > m->target) {
+		m->target = durable_seq;
+		pthread_cond_signal(&m->cv);
+	}
+	pthread_mutex_unlock(&m->mu);
+}
+
+/* The applied position, if the applier has one and is not DAMAGED. */
+bool mirror_applied(struct mirror *m, struct mirror_pos *pos)
+{
+	bool ok;
+
+	if (!m->started || atomic_load(&m->state) == MIRROR_DAMAGED)
+		return false;
+	pthread_mutex_lock(&m->mu);
+	ok = m->have_pos;
+	if (ok)
+		*pos = m->pos;
+	pthread_mutex_unlock(&m->mu);
+	return ok;
+}
+
+void mirror_stop(struct mirror *m, uint64_t durable_seq, int max_ms)
+{
+	struct mirror_pos pos = { 0 };
+	struct timespec ts;
+	bool have;
+
+	if (!m->started)
+		return;
+	pthread_mutex_lock(&m->mu);
+	if (durable_seq > m->target)
+		m->target = durable_seq;
+	m->quit = true;
+	m->deadline_ms = mono_ms() + (uint64_t)max_ms;
+	pthread_cond_signal(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += max_ms / 1000 + 1;
+	if (pthread_timedjoin_np(m->thread, NULL, &ts)) {
+		/* A run still going past the deadline: stop it at its next
+		 * batch (the checkpoint keeps what it did). */
+		atomic_store(&m->cancel, true);
+		pthread_join(m->thread, NULL);
+	}
+	m->started = false;
+	pthread_mutex_lock(&m->mu);
+	have = m->have_pos;
+	pos = m->pos;
+	pthread_mutex_unlock(&m->mu);
+	if (have && pos.seq >= m->target)
+		syslog(LOG_NOTICE, "mirror: node %" PRIu32 ": applied up to "
+		       "seq %" PRIu64 " (all)", m->conf.node, pos.seq);
+	else
+		syslog(LOG_WARNING, "mirror: node %" PRIu32 ": applied up to "
+		       "seq %" PRIu64 " of %" PRIu64 " at unmount; the rest "
+		       "is applied at the next mount (or by ofsrep-journal "
+		       "apply)", m->conf.node, have ? pos.seq : 0, m->target);
+	atomic_store(&m->state, MIRROR_STOPPED);
+	pthread_cond_destroy(&m->cv);
+	pthread_mutex_destroy(&m->mu);
+}

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * replica/mirror.h: the mirror keeper, the daemon's own thread that runs
+ * the mirror applier (replica/applier.h) on this node's journal, trims
+ * the segments it has applied, and publishes how far it got so that the
+ * journal writer can bound the journal (replica/jwriter.h).  See
+ * mirror.c for the state machine.
+ *
+ * Use (fs/main.c):
+ *
+ *	mirror_start(&m, &conf);            after daemonizing
+ *	mirror_kick(&m, durable_seq);       from the loop, cheap
+ *	mirror_applied(&m, &pos);           any thread
+ *	mirror_stop(&m, durable_seq, ms);   at unmount: apply up to
+ *	                                    durable_seq, at most ms long
+ */
+#ifndef OFSREP_MIRROR_H
+#define OFSREP_MIRROR_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum mirror_state {
+	MIRROR_IDLE,		/* caught up with the durable journal */
+	MIRROR_APPLYING,	/* a run is going */
+	MIRROR_RETRYING,	/* the last run failed; next one after a pause */
+	MIRROR_DAMAGED,		/* the journal or mirror needs ofsrep-fsck */
+	MIRROR_STOPPED,		/* not running */
+};
+
+/* The applied position: the checkpoint in effect. */
+struct mirror_pos {
+	uint64_t seq;		/* last applied record */
+	uint64_t segno;		/* segment of the next record */
+	uint64_t offset;	/* its offset there */
+	uint64_t time_ns;	/* time_ns of record seq (lag) */
+};
+
+struct mirror_conf {
+	const char *url;	/* the secondary export */
+	uint32_t node;
+	int timeout_ms;
+	bool trim;		/* delete applied segments */
+};
+
+struct mirror {
+	struct mirror_conf conf;
+	char url[1024];
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool started;
+	/* under mu */
+	bool quit;
+	uint64_t target;	/* durable seq to apply up to */
+	uint64_t deadline_ms;	/* with quit: stop trying after this */
+	struct mirror_pos pos;
+	bool have_pos;
+	/* written by the thread, read anywhere */
+	_Atomic int state;	/* enum mirror_state */
+	_Atomic uint64_t runs;
+	_Atomic uint64_t trimmed;	/* segments deleted */
+	atomic_bool cancel;	/* stop the run in progress (deadline) */
+};
+
+int mirror_start(struct mirror *m, const struct mirror_conf *conf);
+void mirror_kick(struct mirror *m, uint64_t durable_seq);
+bool mirror_applied(struct mirror *m, struct mirror_pos *pos);
+void mirror_stop(struct mirror *m, uint64_t durable_seq, int max_ms);
+const char *mirror_state_name(int state);
+
+#endif /* OFSREP_MIRROR_H */
