@@ -40,15 +40,21 @@ LIB_SRCS  := $(filter-out fs/main.c,$(wildcard fs/*.c replica/*.c journal/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 TOOL_SRCS := $(wildcard tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
+# ofsrep-journal is several files (tools/journal/, see its main.c).
+JTOOL_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/journal/*.c))
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
-HDRS      := $(wildcard fs/*.h replica/*.h journal/*.h)
+# Fixtures shared by unit tests (tests/unit/NAME_fixture.c), in an archive
+# so that each test binary links only the ones it uses.
+TEST_FIX_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/*_fixture.c))
+HDRS      := $(wildcard fs/*.h replica/*.h journal/*.h tools/journal/*.h \
+                        tests/unit/*.h)
 
 .PHONY: all deps asan test test-unit test-integration test-long demo bench \
         install clean check-clean
 .DEFAULT_GOAL := all
 
-all: deps $(BUILD)/ofsrep $(TOOL_BINS) $(TEST_BINS)
+all: deps $(BUILD)/ofsrep $(BUILD)/ofsrep-journal $(TOOL_BINS) $(TEST_BINS)
 
 deps:
 	@./tools/install-deps.sh
@@ -73,7 +79,17 @@ $(TOOL_BINS): $(BUILD)/%: $(BUILD)/tools/%.o $(BUILD)/libofsrep.a
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
-$(TEST_BINS): $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libofsrep.a
+$(BUILD)/ofsrep-journal: $(JTOOL_OBJS) $(BUILD)/libofsrep.a
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tests/libfixture.a: $(TEST_FIX_OBJS)
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	@ar rcs $@ $^
+
+$(TEST_BINS): $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o \
+              $(BUILD)/tests/libfixture.a $(BUILD)/libofsrep.a
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL) -lcriterion

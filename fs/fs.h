@@ -94,6 +94,8 @@ struct fs_op {
 	struct jw_wait jw;
 	struct jnl_op jop;
 	void (*ack)(struct fs_op *op);
+	unsigned wj;			/* WRITE: WJ_* (wb_journal.c) */
+	int wj_err;			/* WRITE: the primary's errno */
 	/* Entry replies: the entry, the inode it names, and the hook that
 	 * builds the record of a creating op once the new inode is known. */
 	struct fuse_entry_param e;
@@ -192,6 +194,14 @@ uint64_t fsj_fid(struct fs_ctx *fs, struct ino *ino);
 void fsj_bind(struct fs_ctx *fs, struct ino *dir, const char *name,
 	      struct ino *ino);
 void fsj_commit(struct fs_op *op, void (*ack)(struct fs_op *op));
+
+/* wb_journal.c: a WRITE's record, sent alongside the primary WRITE */
+#define WJ_SENT		1u
+#define WJ_DURABLE	2u
+#define WJ_PRIMARY	4u
+void wbj_submit(struct fs_op *op);
+void wbj_primary_done(struct fs_op *op, int err);
+void wb_write_acked(struct fs_op *op);
 void fsj_note(struct fs_ctx *fs, const struct jnl_op *op);
 void fsj_entry_record(struct fs_op *op, struct ino *ino, unsigned type);
 void fsj_names(struct fs_op *op, unsigned type, struct ino *dir,

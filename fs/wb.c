@@ -61,7 +61,6 @@ struct wb_chunk {
 static void wb_start_commit(struct fs_ctx *fs, struct ino *ino);
 static void commit_abort(struct fs_op *op, int err);
 static bool chunk_lost(const struct wb_chunk *c, const char *verf);
-static void write_acked(struct fs_op *op);
 
 static void chunk_free_list(struct wb_chunk *c, struct ino *ino)
 {
@@ -134,6 +133,16 @@ static int write_retain(struct fs_op *op)
 	return 0;
 }
 
+/* The primary refused the write: with a record out, wb_journal.c repairs
+ * the journal before the error goes back. */
+static void write_failed(struct fs_op *op, int err)
+{
+	if (op->wj & WJ_SENT)
+		wbj_primary_done(op, err);
+	else
+		op_reply_err(op, err);
+}
+
 static void write_done(struct rep_req *r, void *data)
 {
 	struct fs_op *op = OP_OF(r);
@@ -143,7 +152,7 @@ static void write_done(struct rep_req *r, void *data)
 
 	if (res->status != NFS3_OK || ok->count == 0) {
 		ino->wb_inflight--;
-		op_reply_err(op, res->status != NFS3_OK ?
+		write_failed(op, res->status != NFS3_OK ?
 			     fs_nfs_errno(res->status) : EIO);
 		return;
 	}
@@ -159,24 +168,15 @@ static void write_done(struct rep_req *r, void *data)
 		return;
 	}
 	ino->wb_inflight--;
-	if (op->fs->journaling) {
-		/* Journal mode: the reply waits for the WRITE record; the
-		 * payload stays with the op until the record is encoded. */
-		memset(&op->jop, 0, sizeof(op->jop));
-		op->jop.type = JNL_OP_WRITE;
-		op->jop.u.write.fid = fsj_fid(op->fs, ino);
-		op->jop.u.write.offset = op->off;
-		op->jop.u.write.data = (const uint8_t *)op->data;
-		op->jop.u.write.len = op->size;
-		fsj_commit(op, write_acked);
-		return;
-	}
-	write_acked(op);
+	if (op->wj & WJ_SENT)	/* the reply also waits for the record */
+		wbj_primary_done(op, 0);
+	else
+		wb_write_acked(op);
 }
 
 /* The write is on the primary (and, in journal mode, in the journal):
  * retain it for re-sending, apply back-pressure, reply. */
-static void write_acked(struct fs_op *op)
+void wb_write_acked(struct fs_op *op)
 {
 	struct ino *ino = op->ino;
 
@@ -206,7 +206,7 @@ static void write_fail(struct rep_req *r, int err)
 	struct fs_op *op = OP_OF(r);
 
 	op->ino->wb_inflight--;
-	op_reply_err(op, err);
+	write_failed(op, err);
 }
 
 void wb_write(struct fs_op *op)
@@ -218,6 +218,10 @@ void wb_write(struct fs_op *op)
 	op->rr.send = write_send;
 	op->rr.done = write_done;
 	op->rr.fail = write_fail;
+	/* Journal modes: the record goes out now, alongside the WRITE
+	 * (wb_journal.c); a write held for a re-send keeps its record. */
+	if (op->fs->journaling && !(op->wj & WJ_SENT))
+		wbj_submit(op);
 	if (ino->resending) {
 		op->next = ino->write_waiters;
 		ino->write_waiters = op;

@@ -10,7 +10,8 @@
  *
  * What it does not do: read files, list directories, log, or repair.
  * Those belong to the applier (replica/) and ofsrep-fsck (tools/).
- * Tests: tests/unit/test_journal_reader.c.
+ * Tests: tests/unit/test_journal_reader.c (sound journals),
+ * test_journal_reader_torn.c (torn tails) and test_journal_reader_damage.c.
  */
 #include <errno.h>
 #include <stdio.h>

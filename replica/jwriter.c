@@ -86,7 +86,9 @@ static int segs_read(struct jstore *js, uint64_t from, struct jw_segs *s,
 		return rc;
 	while (skip < n && s->segnos[skip] < from)
 		skip++;
-	memmove(s->segnos, s->segnos + skip, (n - skip) * sizeof(*s->segnos));
+	if (skip)
+		memmove(s->segnos, s->segnos + skip,
+			(n - skip) * sizeof(*s->segnos));
 	n -= skip;
 	s->segs = calloc(n ? n : 1, sizeof(*s->segs));
 	if (!s->segs)
