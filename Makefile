@@ -42,19 +42,23 @@ TOOL_SRCS := $(wildcard tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
 # ofsrep-journal is several files (tools/journal/, see its main.c).
 JTOOL_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/journal/*.c))
+# ofsrep-fsck (tools/fsck/) reads journals with ofsrep-journal's walk.c.
+FSCK_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/fsck/*.c)) \
+             $(BUILD)/tools/journal/walk.o $(BUILD)/tools/journal/print.o
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 # Fixtures shared by unit tests (tests/unit/NAME_fixture.c), in an archive
 # so that each test binary links only the ones it uses.
 TEST_FIX_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/*_fixture.c))
 HDRS      := $(wildcard fs/*.h replica/*.h journal/*.h tools/journal/*.h \
-                        tests/unit/*.h)
+                        tools/fsck/*.h tests/unit/*.h)
 
 .PHONY: all deps asan test test-unit test-integration test-long demo bench \
         install clean check-clean
 .DEFAULT_GOAL := all
 
-all: deps $(BUILD)/ofsrep $(BUILD)/ofsrep-journal $(TOOL_BINS) $(TEST_BINS)
+all: deps $(BUILD)/ofsrep $(BUILD)/ofsrep-journal $(BUILD)/ofsrep-fsck \
+     $(TOOL_BINS) $(TEST_BINS)
 
 deps:
 	@./tools/install-deps.sh
@@ -80,6 +84,10 @@ $(TOOL_BINS): $(BUILD)/%: $(BUILD)/tools/%.o $(BUILD)/libofsrep.a
 	@$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/ofsrep-journal: $(JTOOL_OBJS) $(BUILD)/libofsrep.a
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/ofsrep-fsck: $(FSCK_OBJS) $(BUILD)/libofsrep.a
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
@@ -119,9 +127,11 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
 	install -m 755 $(BUILD)/ofsrep $(DESTDIR)$(PREFIX)/bin/ofsrep
 	install -m 755 $(BUILD)/ofsrep-journal $(DESTDIR)$(PREFIX)/bin/ofsrep-journal
+	install -m 755 $(BUILD)/ofsrep-fsck $(DESTDIR)$(SBINDIR)/ofsrep-fsck
 	install -m 755 tools/ofsrep-lab $(DESTDIR)$(PREFIX)/bin/ofsrep-lab
 	install -m 755 tools/mount.fuse.ofsrep $(DESTDIR)$(SBINDIR)/mount.fuse.ofsrep
 	install -m 644 docs/ofsrep.8 $(DESTDIR)$(MANDIR)/man8/ofsrep.8
+	install -m 644 docs/ofsrep-fsck.8 $(DESTDIR)$(MANDIR)/man8/ofsrep-fsck.8
 
 clean:
 	rm -rf build build-asan

@@ -44,6 +44,9 @@ struct fs_ctx {
 	unsigned open_files;		/* open regular files, all inodes */
 	unsigned draining;		/* unmount: COMMITs still running */
 	unsigned mtime_pending;		/* release: mtime read-backs running */
+	int ctl_fd;			/* control socket (fs/ctl.c), or -1 */
+	struct ev_token *ctl_tok;	/* its armed accept poll */
+	char ctl_path[108];
 	bool drain_started;
 	uint64_t drain_deadline_ms;
 };
@@ -194,6 +197,14 @@ uint64_t fsj_fid(struct fs_ctx *fs, struct ino *ino);
 void fsj_bind(struct fs_ctx *fs, struct ino *dir, const char *name,
 	      struct ino *ino);
 void fsj_commit(struct fs_op *op, void (*ack)(struct fs_op *op));
+
+/* ctl.c, status.c, status_cli.c: `ofsrep status` */
+#define FS_CTL_DIR "/run/ofsrep"
+int fs_ctl_path(const char *mountpoint, char *buf, size_t size);
+void fs_ctl_start(struct fs_ctx *fs);
+void fs_ctl_stop(struct fs_ctx *fs);
+int fs_status(struct fs_ctx *fs, bool json, char *buf, size_t size);
+int fs_status_main(int argc, char **argv);
 
 /* wb_journal.c: a WRITE's record, sent alongside the primary WRITE */
 #define WJ_SENT		1u

@@ -13,6 +13,7 @@
  * not be reached or mounted, 3 FUSE mount failed, 4 runtime failure.
  */
 #include "fs/fs.h"
+#include "replica/lease.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -144,7 +145,8 @@ static void fs_after_batch(void *ctx)
 	rep_export_pump(&fs->primary);
 	if (fs->journaling) {
 		jw_pump(&fs->jw);
-		mirror_kick(&fs->mirror, jnl_app_durable(&fs->jw.app));
+		mirror_kick(&fs->mirror, jnl_app_durable(&fs->jw.app),
+			    jw_backlog(&fs->jw));
 	}
 	fuse_arm(fs);
 }
@@ -170,6 +172,8 @@ static int fs_start_threads(struct fs_ctx *fs)
 	struct mirror_conf mc = {
 		.url = fs->opts.secondary, .node = (uint32_t)fs->opts.node,
 		.timeout_ms = fs->opts.timeout_ms, .trim = true,
+		.apply = !fs->opts.no_apply,
+		.mountpoint = fs->opts.mountpoint,
 	};
 
 	if (!fs->journaling)
@@ -178,12 +182,13 @@ static int fs_start_threads(struct fs_ctx *fs)
 		syslog(LOG_ERR, "journal writer thread: cannot start");
 		return -1;
 	}
-	if (fs->opts.no_apply)
-		return 0;
+	/* With noapply the thread keeps the journal's lease only. */
 	if (mirror_start(&fs->mirror, &mc)) {
 		syslog(LOG_ERR, "mirror applier thread: cannot start");
 		return -1;
 	}
+	if (fs->opts.no_apply)
+		return 0;
 	jw_bound(&fs->jw, (uint64_t)fs->opts.journal_max_mb << 20,
 		 fs_applied, &fs->mirror);
 	return 0;
@@ -221,6 +226,28 @@ static void fs_set_readahead(const char *mountpoint, int kb)
 	fclose(f);
 }
 
+/* Before mounting: the journal is this mount's to write (lease.c L1,
+ * L3); the daemon's mirror keeper renews the lease from then on. */
+static int fs_take_lease(struct fs_ctx *fs, char *err, size_t errlen)
+{
+	struct lease me;
+	int rc;
+
+	lease_self(&me, "ofsrep", fs->opts.mountpoint);
+	rc = lease_take(&fs->jw.js, &me, err, errlen);
+	if (rc == -EBUSY) {
+		size_t n = strlen(err);
+
+		snprintf(err + n, errlen - n, "; stop it first (or, if it is "
+			 "dead on another host, wait %d s for the lease to "
+			 "expire); is node=%d given to two mounts?",
+			 LEASE_TTL_S + LEASE_SKEW_S, fs->opts.node);
+	}
+	if (rc)
+		jw_close(&fs->jw);
+	return rc;
+}
+
 static int fs_probe(struct fs_ctx *fs)
 {
 	char err[2048];
@@ -253,6 +280,8 @@ static int fs_probe(struct fs_ctx *fs)
 		rc = jw_open(&fs->jw, fs->opts.secondary, fs->opts.node,
 			     fs->opts.probe_timeout_ms, &fs->loop, err,
 			     sizeof(err));
+		if (!rc)
+			rc = fs_take_lease(fs, err, sizeof(err));
 		if (rc) {
 			fprintf(stderr, "ofsrep: %s\n", err);
 			return 2;
@@ -286,8 +315,11 @@ int main(int argc, char *argv[])
 	int rc;
 
 	memset(&fs, 0, sizeof(fs));
+	fs.ctl_fd = -1;
 	/* libnfs writes to sockets without MSG_NOSIGNAL. */
 	signal(SIGPIPE, SIG_IGN);
+	if (argc > 1 && !strcmp(argv[1], "status"))
+		return fs_status_main(argc - 1, argv + 1);
 	rc = fs_opts_parse(&args, &fs.opts);
 	if (rc) {
 		rc = rc > 0 ? 0 : 1;
@@ -358,7 +390,9 @@ int main(int argc, char *argv[])
 		rc = 4;
 		goto out_unmount;
 	}
+	fs_ctl_start(&fs);
 	rc = fs_serve(&fs);
+	fs_ctl_stop(&fs);
 out_unmount:
 	syslog(LOG_NOTICE, "unmounting %s", fs.opts.mountpoint);
 	fuse_session_unmount(fs.se);

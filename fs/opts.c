@@ -91,7 +91,8 @@ static const struct fuse_opt fs_opt_table[] = {
 static void fs_opts_usage(const char *prog)
 {
 	printf("usage: %s [-f] [-d] PRIMARY_URL MOUNTPOINT "
-	       "-o secondary=SECONDARY_URL[,options]\n\n"
+	       "-o secondary=SECONDARY_URL[,options]\n"
+	       "       %s status [MOUNTPOINT] [--json]\n\n"
 	       "URLs: nfs://HOST/EXPORT?nfsport=N&mountport=M (NFSv3, TCP)\n\n"
 	       "ofsrep options:\n"
 	       "    -o secondary=URL        the second export (required unless "
@@ -120,7 +121,7 @@ static void fs_opts_usage(const char *prog)
 	       "    -d, -o debug            foreground with FUSE debug output\n"
 	       "    -V, --version           print the version\n\n"
 	       "FUSE options (allow_other, ro, ...) are passed to libfuse; "
-	       "default_permissions is always on.\n", prog);
+	       "default_permissions is always on.\n", prog, prog);
 }
 
 static int fs_opts_proc(void *data, const char *arg, int key,

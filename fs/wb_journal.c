@@ -51,14 +51,20 @@ static void wbj_durable(struct fs_op *op)
 		wbj_finish(op);
 }
 
-void wbj_submit(struct fs_op *op)
+/* op->jop := a WRITE of the first len bytes of op->data at op->off. */
+static void write_record(struct fs_op *op, size_t len)
 {
 	memset(&op->jop, 0, sizeof(op->jop));
 	op->jop.type = JNL_OP_WRITE;
 	op->jop.u.write.fid = fsj_fid(op->fs, op->ino);
 	op->jop.u.write.offset = op->off;
 	op->jop.u.write.data = (const uint8_t *)op->data;
-	op->jop.u.write.len = op->size;
+	op->jop.u.write.len = len;
+}
+
+void wbj_submit(struct fs_op *op)
+{
+	write_record(op, op->size);
 	op->wj = WJ_SENT;
 	fsj_commit(op, wbj_durable);
 }
@@ -114,12 +120,7 @@ static void repair_journal(struct fs_op *op)
 		repair_size(op);
 		return;
 	}
-	memset(&op->jop, 0, sizeof(op->jop));
-	op->jop.type = JNL_OP_WRITE;
-	op->jop.u.write.fid = fsj_fid(op->fs, op->ino);
-	op->jop.u.write.offset = op->off;
-	op->jop.u.write.data = (const uint8_t *)op->data;
-	op->jop.u.write.len = op->step;
+	write_record(op, op->step);
 	fsj_commit(op, repair_size);
 }
 

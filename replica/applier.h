@@ -15,7 +15,7 @@
  *	.ofsrep/journal/<node>/applied-<epoch>.fids
  *						the fid log (apl_fid.h)
  *
- * Use (tools/ofsrep-journal.c `apply`):
+ * Use (tools/journal/ `apply`):
  *
  *	apl_open(&a, &conf);          connect, find or make the mirror
  *	apl_run(&a);                  apply what is after the checkpoint
@@ -30,9 +30,10 @@
  * operational failure (a.err: one line naming the export, the record's
  * seq and type, the name or fid and the errno).
  *
- * The record semantics, idempotency rules, orphans and checkpoint
- * cadence are documented at the top of replica/applier.c and in
- * docs/journal-format.md ("The mirror applier").
+ * The record semantics, idempotency rules and checkpoint cadence are
+ * documented at the top of replica/applier.c, orphans at the top of
+ * replica/apl_names.c, write coalescing in replica/apl_data.c, and the
+ * whole in docs/journal-format.md ("The mirror applier").
  *
  * Not thread-safe: one struct apl per thread.
  */
@@ -155,6 +156,11 @@ struct apl {
 	size_t nwritten;
 	size_t capwritten;
 	const struct jnl_rec *rec;	/* being applied, for messages */
+	/* The checkpoint segment's valid prefix, kept between runs of one
+	 * struct apl (the daemon's) so a run reads only what was added. */
+	uint8_t *seg_cache;
+	size_t seg_cache_len;
+	uint64_t seg_cache_segno;
 	struct apl_stats st;
 	char err[JSTORE_ERR_MAX];
 };

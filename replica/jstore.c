@@ -30,6 +30,7 @@
 #include <nfsc/libnfs.h>
 
 #include "replica/jstore.h"
+#include "replica/jstore_internal.h"
 #include "replica/nfsx.h"
 #include "replica/url.h"
 
@@ -37,26 +38,9 @@
 #define JSTORE_POLL_MS		100
 #define JSTORE_SLACK_MS		500	/* our deadline after libnfs's */
 
-/*
- * One call in progress.  Owned by the jstore and freed only after
- * nfs_destroy_context(), which runs the callbacks of RPCs abandoned by a
- * failed wait (with an error status, so they copy nothing).
- */
-struct jstore_call {
-	bool done;
-	int status;		/* libnfs: >= 0 (bytes for I/O) or -errno */
-	void *data;		/* open/create: nfsfh; opendir: nfsdir */
-	uint8_t *buf;		/* pread: where the bytes go */
-	size_t cap;		/* its size */
-	bool stat;		/* stat64: copy the result into st */
-	struct nfs_stat_64 st;
-	char msg[200];		/* libnfs's error string */
-	char before[200];	/* nfs_get_error() when the call began */
-};
-
 /* ---- running one call ---- */
 
-static void jstore_cb(int status, struct nfs_context *nfs, void *data,
+void jstore_cb(int status, struct nfs_context *nfs, void *data,
 		      void *private_data)
 {
 	struct jstore_call *c = private_data;
@@ -78,7 +62,7 @@ static void jstore_cb(int status, struct nfs_context *nfs, void *data,
 }
 
 /* Arm js->call for a new call; buf/cap: where a read's bytes go. */
-static struct jstore_call *jstore_call(struct jstore *js, void *buf,
+struct jstore_call *jstore_call(struct jstore *js, void *buf,
 				       size_t cap)
 {
 	const char *e = nfs_get_error(js->nfs);
@@ -159,7 +143,7 @@ int jstore_drive(struct jstore *js, bool (*ready)(void *arg), void *arg)
  * Returns the call's status (>= 0) or -errno; any failure other than the
  * server's answer marks the store broken.
  */
-static int jstore_wait(struct jstore *js, int queued)
+int jstore_wait(struct jstore *js, int queued)
 {
 	struct jstore_call *c = js->call;
 	int rc;
@@ -184,7 +168,7 @@ static int jstore_wait(struct jstore *js, int queued)
 /* ---- errors ---- */
 
 /* Write the one-line message for rc (< 0) and return it. */
-static int jstore_fail(const struct jstore *js, int rc, const char *what,
+int jstore_fail(const struct jstore *js, int rc, const char *what,
 		       const char *path, char *err, size_t errlen)
 {
 	const char *detail = js->call ? js->call->msg : "";
@@ -196,7 +180,7 @@ static int jstore_fail(const struct jstore *js, int rc, const char *what,
 }
 
 /* Fail fast (-ENOTCONN) once a call failed on the connection. */
-static int jstore_usable(const struct jstore *js, const char *what,
+int jstore_usable(const struct jstore *js, const char *what,
 			 const char *path, char *err, size_t errlen)
 {
 	if (!js->broken)
@@ -275,7 +259,7 @@ int jstore_open(struct jstore *js, const char *url, uint32_t node,
 }
 
 /* Close fh; on a broken connection only queue it (see jstore_close()). */
-static void jstore_fh_close(struct jstore *js, struct nfsfh *fh)
+void jstore_fh_close(struct jstore *js, struct nfsfh *fh)
 {
 	int queued;
 
@@ -314,7 +298,7 @@ void jstore_seg_path(const struct jstore *js, uint64_t segno, char *buf,
 /* ---- directories ---- */
 
 /* mkdir path unless a directory is there already. */
-static int jstore_mkdir_one(struct jstore *js, const char *path, char *err,
+int jstore_mkdir_one(struct jstore *js, const char *path, char *err,
 			    size_t errlen)
 {
 	struct jstore_call *c = jstore_call(js, NULL, 0);
@@ -449,7 +433,7 @@ int jstore_list(struct jstore *js, uint64_t **segnos, size_t *n, char *err,
 /* ---- files ---- */
 
 /* Open (or with O_CREAT create, mode 0600) path: 0 or -errno. */
-static int jstore_fh_open(struct jstore *js, const char *path, int flags,
+int jstore_fh_open(struct jstore *js, const char *path, int flags,
 			  struct nfsfh **fh)
 {
 	struct jstore_call *c = jstore_call(js, NULL, 0);
@@ -476,18 +460,19 @@ static int jstore_fh_pread(struct jstore *js, struct nfsfh *fh,
 }
 
 /* Read fh from offset 0 to EOF into a malloc'd *buf of *len. */
+/* Read to the end of the file after the *len bytes *buf already holds
+ * (none: *buf NULL, *len 0). */
 static int jstore_read_all(struct jstore *js, struct nfsfh *fh,
 			   uint8_t **buf, size_t *len)
 {
-	size_t cap = 0;
+	size_t cap = *len;
 	uint8_t *p;
 	int n;
 
-	*buf = NULL;
-	*len = 0;
 	for (;;) {
 		if (*len + JSTORE_IO_CHUNK > cap) {
-			cap = cap ? cap * 2 : JSTORE_IO_CHUNK;
+			cap = cap * 2 > *len + JSTORE_IO_CHUNK ? cap * 2 :
+			      *len + JSTORE_IO_CHUNK;
 			p = realloc(*buf, cap);
 			if (!p)
 				return -ENOMEM;
@@ -508,19 +493,38 @@ static int jstore_read_all(struct jstore *js, struct nfsfh *fh,
 int jstore_seg_read(struct jstore *js, uint64_t segno, uint8_t **buf,
 		    size_t *len, char *err, size_t errlen)
 {
+	*buf = NULL;
+	*len = 0;
+	return jstore_seg_read_from(js, segno, buf, len, err, errlen);
+}
+
+/*
+ * Read segment segno from byte *len on, after the *len bytes *buf holds
+ * already (a malloc'd buffer, grown as needed; on error it is freed and
+ * *buf is NULL).  For readers that keep the valid prefix of a segment
+ * between reads: a segment only grows, and bytes of records that were
+ * valid once never change (journal/format.h WRITER RULES).
+ */
+int jstore_seg_read_from(struct jstore *js, uint64_t segno, uint8_t **buf,
+			 size_t *len, char *err, size_t errlen)
+{
 	char path[JSTORE_PATH_MAX];
 	struct nfsfh *fh;
 	int rc;
 
-	*buf = NULL;
-	*len = 0;
 	jstore_seg_path(js, segno, path, sizeof(path));
 	rc = jstore_usable(js, "open", path, err, errlen);
-	if (rc)
+	if (!rc) {
+		rc = jstore_fh_open(js, path, O_RDONLY, &fh);
+		if (rc)
+			rc = jstore_fail(js, rc, "open", path, err, errlen);
+	}
+	if (rc) {
+		free(*buf);
+		*buf = NULL;
+		*len = 0;
 		return rc;
-	rc = jstore_fh_open(js, path, O_RDONLY, &fh);
-	if (rc)
-		return jstore_fail(js, rc, "open", path, err, errlen);
+	}
 	rc = jstore_read_all(js, fh, buf, len);
 	jstore_fh_close(js, fh);
 	/* Removed after the open: the daemon's mirror keeper trims applied
@@ -571,7 +575,7 @@ int jstore_seg_create(struct jstore *js, uint64_t segno, unsigned flags,
 }
 
 /* Write all of data at offset through the O_SYNC handle fh. */
-static int jstore_pwrite_all(struct jstore *js, struct nfsfh *fh,
+int jstore_pwrite_all(struct jstore *js, struct nfsfh *fh,
 			     const char *path, uint64_t offset,
 			     const uint8_t *data, size_t len, char *err,
 			     size_t errlen)
@@ -639,12 +643,25 @@ static void jstore_ckpt_path(const struct jstore *js, char *buf, size_t size)
 int jstore_ckpt_read(struct jstore *js, uint8_t *buf, size_t *len,
 		     char *err, size_t errlen)
 {
+	return jstore_file_read(js, JSTORE_CKPT_NAME, buf,
+				JSTORE_CKPT_FILE_SIZE, len, err, errlen);
+}
+
+/* ---- small files in the journal directory (checkpoint, lease) ---- */
+
+static int jstore_ckpt_open(struct jstore *js, const char *path,
+			    struct nfsfh **fh);
+
+/* Read up to cap bytes of <dir>/name into buf.  -ENOENT if missing. */
+int jstore_file_read(struct jstore *js, const char *name, uint8_t *buf,
+		     size_t cap, size_t *len, char *err, size_t errlen)
+{
 	char path[JSTORE_PATH_MAX];
 	struct nfsfh *fh;
 	int n;
 
 	*len = 0;
-	jstore_ckpt_path(js, path, sizeof(path));
+	snprintf(path, sizeof(path), "%s/%s", js->dir, name);
 	n = jstore_usable(js, "open", path, err, errlen);
 	if (n)
 		return n;
@@ -652,12 +669,60 @@ int jstore_ckpt_read(struct jstore *js, uint8_t *buf, size_t *len,
 	if (n)
 		return jstore_fail(js, n, "open", path, err, errlen);
 	do {
-		n = jstore_fh_pread(js, fh, *len, buf + *len,
-				    JSTORE_CKPT_FILE_SIZE - *len);
+		n = jstore_fh_pread(js, fh, *len, buf + *len, cap - *len);
 		*len += n > 0 ? (size_t)n : 0;
-	} while (n > 0 && *len < JSTORE_CKPT_FILE_SIZE);
+	} while (n > 0 && *len < cap);
 	jstore_fh_close(js, fh);
 	return n < 0 ? jstore_fail(js, n, "read", path, err, errlen) : 0;
+}
+
+/* Write data at offset of <dir>/name (created 0600 if missing), FILE_SYNC:
+ * one WRITE for up to wtmax bytes. */
+static int jstore_file_write_at(struct jstore *js, const char *name,
+				uint64_t offset, const uint8_t *data,
+				size_t len, char *err, size_t errlen)
+{
+	char path[JSTORE_PATH_MAX];
+	struct nfsfh *fh;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", js->dir, name);
+	rc = jstore_usable(js, "open", path, err, errlen);
+	if (rc)
+		return rc;
+	rc = jstore_ckpt_open(js, path, &fh);
+	if (rc)
+		return jstore_fail(js, rc, "open", path, err, errlen);
+	rc = jstore_pwrite_all(js, fh, path, offset, data, len, err, errlen);
+	jstore_fh_close(js, fh);
+	return rc;
+}
+
+/* Write data at offset 0 of <dir>/name.  The caller keeps the length
+ * fixed, so nothing is left over from a longer version. */
+int jstore_file_write(struct jstore *js, const char *name,
+		      const uint8_t *data, size_t len, char *err,
+		      size_t errlen)
+{
+	return jstore_file_write_at(js, name, 0, data, len, err, errlen);
+}
+
+/* Remove <dir>/name; 0 if it was not there. */
+int jstore_file_remove(struct jstore *js, const char *name, char *err,
+		       size_t errlen)
+{
+	char path[JSTORE_PATH_MAX];
+	struct jstore_call *c = jstore_call(js, NULL, 0);
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", js->dir, name);
+	rc = jstore_usable(js, "remove", path, err, errlen);
+	if (rc)
+		return rc;
+	rc = jstore_wait(js, nfs_unlink_async(js->nfs, path, jstore_cb, c));
+	if (rc == -ENOENT)
+		return 0;
+	return rc < 0 ? jstore_fail(js, rc, "remove", path, err, errlen) : 0;
 }
 
 /*
@@ -708,26 +773,17 @@ int jstore_ckpt_store(struct jstore *js, unsigned slot, struct jnl_ckpt *ck,
 {
 	uint8_t buf[JNL_CKPT_SIZE];
 	char path[JSTORE_PATH_MAX];
-	struct nfsfh *fh;
-	int rc;
 
-	jstore_ckpt_path(js, path, sizeof(path));
 	if (slot >= JNL_CKPT_SLOTS) {
+		jstore_ckpt_path(js, path, sizeof(path));
 		snprintf(err, errlen, "%s: %s: no checkpoint slot %u",
 			 js->url, path, slot);
 		return -EINVAL;
 	}
 	jnl_ckpt_encode(ck, buf);
-	rc = jstore_usable(js, "open", path, err, errlen);
-	if (rc)
-		return rc;
-	rc = jstore_ckpt_open(js, path, &fh);
-	if (rc)
-		return jstore_fail(js, rc, "open", path, err, errlen);
-	rc = jstore_pwrite_all(js, fh, path, (uint64_t)slot * JNL_CKPT_SIZE,
-			       buf, sizeof(buf), err, errlen);
-	jstore_fh_close(js, fh);
-	return rc;
+	return jstore_file_write_at(js, JSTORE_CKPT_NAME,
+				    (uint64_t)slot * JNL_CKPT_SIZE, buf,
+				    sizeof(buf), err, errlen);
 }
 
 /* ---- raw RPCs on the same connection ---- */

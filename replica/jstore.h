@@ -112,6 +112,8 @@ int jstore_list(struct jstore *js, uint64_t **segnos, size_t *n,
 		char *err, size_t errlen);
 int jstore_seg_read(struct jstore *js, uint64_t segno, uint8_t **buf,
 		    size_t *len, char *err, size_t errlen);
+int jstore_seg_read_from(struct jstore *js, uint64_t segno, uint8_t **buf,
+			 size_t *len, char *err, size_t errlen);
 int jstore_seg_create(struct jstore *js, uint64_t segno, unsigned flags,
 		      char *err, size_t errlen);
 int jstore_seg_write(struct jstore *js, uint64_t segno, uint64_t offset,
@@ -122,6 +124,24 @@ int jstore_ckpt_read(struct jstore *js, uint8_t *buf, size_t *len,
 int jstore_ckpt_load(struct jstore *js, struct jnl_ckpt *ck,
 		     unsigned *slot, char *err, size_t errlen);
 int jstore_ckpt_store(struct jstore *js, unsigned slot, struct jnl_ckpt *ck,
+		      char *err, size_t errlen);
+int jstore_file_read(struct jstore *js, const char *name, uint8_t *buf,
+		     size_t cap, size_t *len, char *err, size_t errlen);
+int jstore_file_write(struct jstore *js, const char *name,
+		      const uint8_t *data, size_t len, char *err,
+		      size_t errlen);
+int jstore_file_remove(struct jstore *js, const char *name, char *err,
+		       size_t errlen);
+/* Repairs (replica/jstore_admin.c, for ofsrep-fsck) */
+int jstore_seg_truncate(struct jstore *js, uint64_t segno, uint64_t len,
+			char *err, size_t errlen);
+int jstore_quarantine_dir(struct jstore *js, const char *name, char *out,
+			  size_t outlen, char *err, size_t errlen);
+int jstore_seg_move(struct jstore *js, uint64_t segno, const char *dir,
+		    char *err, size_t errlen);
+int jstore_put(struct jstore *js, const char *path, const uint8_t *data,
+	       size_t len, char *err, size_t errlen);
+int jstore_list_nodes(struct jstore *js, uint32_t **nodes, size_t *n,
 		      char *err, size_t errlen);
 void jstore_seg_path(const struct jstore *js, uint64_t segno, char *buf,
 		     size_t size);

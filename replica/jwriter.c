@@ -388,6 +388,10 @@ static void job_finished(struct jwriter *jw)
 	struct jw_job *job = &jw->job;
 
 	if (job->rc) {
+		jw->failed_groups++;
+		jw->last_failure_ms = ev_now_ms();
+		snprintf(jw->last_err, sizeof(jw->last_err), "%.*s",
+			 (int)sizeof(jw->last_err) - 1, job->err);
 		if (!jw->failures++)
 			syslog(LOG_ERR, "journal: group write failed: %s; "
 			       "acknowledgements wait, retrying", job->err);

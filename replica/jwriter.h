@@ -63,6 +63,9 @@ struct jwriter {
 	struct jw_wait *waiting_tail;
 	uint64_t records;		/* appended this run */
 	uint64_t groups;		/* written this run */
+	uint64_t failed_groups;		/* group writes that failed, ever */
+	uint64_t last_failure_ms;	/* ev_now_ms() of the last one */
+	char last_err[512];		/* its message (status report) */
 	/* bounded journal (jw_bound) */
 	uint64_t backlog_max;		/* bytes; 0 = unbounded */
 	uint64_t base_segno;		/* applied position at jw_open */

@@ -2,14 +2,15 @@
 /*
  * replica/mirror.h: the mirror keeper, the daemon's own thread that runs
  * the mirror applier (replica/applier.h) on this node's journal, trims
- * the segments it has applied, and publishes how far it got so that the
- * journal writer can bound the journal (replica/jwriter.h).  See
- * mirror.c for the state machine.
+ * the segments it has applied, publishes how far it got so that the
+ * journal writer can bound the journal (replica/jwriter.h), and keeps the
+ * journal's lease (replica/lease.h).  See mirror.c for the state
+ * machine.
  *
  * Use (fs/main.c):
  *
  *	mirror_start(&m, &conf);            after daemonizing
- *	mirror_kick(&m, durable_seq);       from the loop, cheap
+ *	mirror_kick(&m, durable_seq, bytes); from the loop, cheap
  *	mirror_applied(&m, &pos);           any thread
  *	mirror_stop(&m, durable_seq, ms);   at unmount: apply up to
  *	                                    durable_seq, at most ms long
@@ -43,11 +44,14 @@ struct mirror_conf {
 	uint32_t node;
 	int timeout_ms;
 	bool trim;		/* delete applied segments */
+	bool apply;		/* false (noapply): keep the lease only */
+	const char *mountpoint;	/* for the lease */
 };
 
 struct mirror {
 	struct mirror_conf conf;
 	char url[1024];
+	char mountpoint[1024];
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -55,6 +59,9 @@ struct mirror {
 	/* under mu */
 	bool quit;
 	uint64_t target;	/* durable seq to apply up to */
+	uint64_t backlog;	/* bytes not applied, as the writer sees it */
+	uint64_t last_run_ms;	/* when the last run ended */
+	uint64_t target_ms;	/* when target last moved */
 	uint64_t deadline_ms;	/* with quit: stop trying after this */
 	struct mirror_pos pos;
 	bool have_pos;
@@ -66,7 +73,7 @@ struct mirror {
 };
 
 int mirror_start(struct mirror *m, const struct mirror_conf *conf);
-void mirror_kick(struct mirror *m, uint64_t durable_seq);
+void mirror_kick(struct mirror *m, uint64_t durable_seq, uint64_t backlog);
 bool mirror_applied(struct mirror *m, struct mirror_pos *pos);
 void mirror_stop(struct mirror *m, uint64_t durable_seq, int max_ms);
 const char *mirror_state_name(int state);

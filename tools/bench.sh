@@ -160,8 +160,10 @@ umount_system() {
 	local sys=$1
 	[[ -n ${PID[$sys]:-} ]] || return 0
 	if is_mounted "$sys"; then fusermount3 -u "${MNT[$sys]}" 2>/dev/null || :; fi
-	if ! wait_for 10 daemon_gone "$sys"; then
-		note "ofsrep ($sys, pid ${PID[$sys]}) still running 10 s after unmount: SIGKILL"
+	# The daemon commits what NAS a holds unstable and applies what the
+	# journal still has to the mirror before it exits (20 s at most).
+	if ! wait_for 40 daemon_gone "$sys"; then
+		note "ofsrep ($sys, pid ${PID[$sys]}) still running 40 s after unmount: SIGKILL"
 		kill -KILL "${PID[$sys]}" 2>/dev/null || :
 		wait_for 5 daemon_gone "$sys" || note "ofsrep ($sys, pid ${PID[$sys]}) did not exit"
 	fi
@@ -442,7 +444,7 @@ report() {
 # "journal per repetition: ..." from JOURNALS.
 journal_note() {
 	awk '{ b += $2; n += $3; r++ }
-	     END { if (r) printf "journal written per repetition: %.2f GiB in %.0f segments (mean of %d)", b / r / 2^30, n / r, r }' "$JOURNALS"
+	     END { if (r) printf "journal left on NAS b after each unmount (the daemon applies and trims it): %.2f GiB in %.0f segments (mean of %d)", b / r / 2^30, n / r, r }' "$JOURNALS"
 }
 
 main() {

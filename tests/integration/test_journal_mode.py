@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import journal_bin, parse_exports
+from conftest import journal_bin, journal_run, ofsrep_bin, parse_exports
 
 JOURNAL_TOOL = journal_bin()
 # The journal as written, left alone: no in-daemon applier, no trimming.
@@ -164,3 +164,49 @@ def test_damaged_journal_refuses_to_mount(lab):
     log = (lab.dir / "ofsrep.log").read_text(errors="replace")
     assert "cannot be continued" in log and "ofsrep-journal check" in log
     assert not os.path.ismount(mnt)
+
+
+def test_journal_lease_keeps_one_owner(lab, tmp_path):
+    """replica/lease.c: a mount owns its node's journal; a second mount of
+    the same node, or ofsrep-journal apply, is refused while it runs; a
+    lease of a live holder on another host refuses the mount until it has
+    expired; a clean unmount drops the lease."""
+    mnt = mount_journal(lab)
+    jdir = lab.export_dir("b") / ".ofsrep" / "journal" / "1"
+    lease = (jdir / "lease").read_text()
+    assert lease.startswith("OFSLEASE 1 holder=ofsrep ") and len(lease) == 256
+    assert "mount=%s" % os.path.realpath(mnt) in lease
+    # a second daemon with the same node id, elsewhere
+    other = tmp_path / "other"
+    other.mkdir()
+    proc = subprocess.run([ofsrep_bin(), lab.url("a"), str(other), "-o",
+                           "secondary=" + lab.url("b")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "in use by ofsrep pid" in proc.stderr and "node=1" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not os.path.ismount(other)
+    # the offline applier keeps off a live mount's journal
+    proc = journal_run(lab, "apply", 1)
+    assert proc.returncode == 8 and "unmount it first" in proc.stderr
+    lab.umount()
+    assert not (jdir / "lease").exists()
+    # a holder on another host whose lease has not expired
+    fake = ("OFSLEASE 1 holder=ofsrep host=elsewhere pid=1 expires=%d "
+            "mount=/x" % (time.time() + 100)).ljust(255) + "\n"
+    (jdir / "lease").write_text(fake)
+    lab.nas("b", "kill")                    # ganesha caches; start afresh
+    lab.nas("b", "start")
+    proc = lab.run("mount", check=False)
+    assert proc.returncode != 0
+    log = (lab.dir / "ofsrep.log").read_text(errors="replace")
+    assert "in use by ofsrep pid 1 on host elsewhere" in log
+    # ... and once it has expired (beyond the clock skew allowed)
+    (jdir / "lease").write_text(fake.replace(
+        "expires=%d" % int(fake.split("expires=")[1].split()[0]),
+        "expires=%d" % (time.time() - 60)))
+    lab.nas("b", "kill")
+    lab.nas("b", "start")
+    mount_journal(lab)
+    assert os.path.ismount(mnt)
+    lab.umount()

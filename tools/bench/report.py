@@ -166,7 +166,9 @@ def write_md(rows, path, title, notes):
     out += ["- %s" % n for n in notes]
     out += ["", "Each figure: median [min–max] of the repetitions; higher is "
             "better.  ofsrep: -o primary_only; ofsrep-journal: -o journal "
-            "(every mutation durable in NAS b's journal before its reply).  "
+            "(every mutation durable in NAS b's journal before its reply; "
+            "the daemon also applies the journal to the mirror on NAS b "
+            "meanwhile).  "
             "Ratios are of the medians.  Daemon CPU: median utime+stime of "
             "that daemon per run; peak RSS: its highest VmHWM over the "
             "runs.", "",

@@ -10,8 +10,10 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "replica/applier.h"
+#include "replica/lease.h"
 #include "tools/journal/tool.h"
 
 static void apply_json(const struct opts *o, const struct apl *a, int ex,
@@ -90,6 +92,39 @@ static void apply_text(const struct opts *o, const struct apl *a,
 	printf("end: %s\n", line);
 }
 
+/* The node's journal lease (replica/lease.c): a live mount's journal is
+ * its own mirror keeper's to apply; take it for the run, drop it after. */
+static bool held;
+
+static int apply_lease(struct apl *a, bool take)
+{
+	struct lease me;
+	int rc;
+
+	if (!take) {
+		char err[JSTORE_ERR_MAX];
+
+		/* Quietly: if NAS b is gone, the lease dies with this
+		 * process (rule L2) or expires (L3); one error line is
+		 * enough. */
+		if (!a->js.broken)
+			lease_drop(&a->js, err, sizeof(err));
+		return 0;
+	}
+	if (!a->have_jdir)
+		return 0;	/* no journal directory: nothing to hold */
+	lease_self(&me, PROG, NULL);
+	rc = lease_take(&a->js, &me, a->err, sizeof(a->err));
+	if (rc == -EBUSY) {
+		size_t n = strlen(a->err);
+
+		snprintf(a->err + n, sizeof(a->err) - n, "; the mount applies "
+			 "its journal itself: unmount it first");
+	}
+	held = !rc;
+	return rc;
+}
+
 int cmd_apply(const struct opts *o)
 {
 	struct apl_conf conf = {
@@ -108,8 +143,12 @@ int cmd_apply(const struct opts *o)
 	if (getenv("OFSREP_APPLY_TRACE"))
 		conf.trace = fopen(getenv("OFSREP_APPLY_TRACE"), "a");
 	rc = apl_open(a, &conf);
+	if (!rc && !a->st.no_journal)
+		rc = apply_lease(a, true);
 	if (!rc)
 		rc = apl_run(a);
+	if (held)
+		apply_lease(a, false);
 	ex = !rc ? EX_OK : rc == -EUCLEAN || rc == -EPROTO ? EX_UNCORRECTED :
 	     EX_ERROR;
 	if (o->json)

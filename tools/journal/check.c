@@ -13,58 +13,6 @@
 
 #include "tools/journal/tool.h"
 
-struct ckpt_check {
-	bool present;
-	bool consistent;
-	unsigned slot;
-	struct jnl_ckpt ck;
-	uint64_t pending;	/* records after it */
-	char line[JSTORE_ERR_MAX];	/* the reader's verdict from it */
-};
-
-/*
- * Read the journal from the checkpoint, as the applier will: it must be
- * able to reach the journal's end from there (jnl_rd_init_ckpt()).
- * Returns 0 (see *cc), or EX_ERROR with the message in j->err.
- */
-static int check_ckpt(struct journal *j, const struct opts *o,
-		      struct ckpt_check *cc)
-{
-	struct jnl_reader rd;
-	struct tally t = { 0 };
-	size_t from = 0;
-	int rc = jstore_ckpt_load(&j->js, &cc->ck, &cc->slot, j->err,
-				  sizeof(j->err));
-
-	if (rc == -ENOENT)
-		return 0;	/* none yet: nothing applied */
-	if (rc == -EPROTO) {	/* a newer applier's: not ours to judge */
-		cc->present = true;
-		snprintf(cc->line, sizeof(cc->line), "%s", j->err);
-		return 0;
-	}
-	if (rc)
-		return EX_ERROR;
-	cc->present = true;
-	while (from < j->n && j->info[from].segno < cc->ck.segno)
-		from++;
-	if (cc->ck.node != o->node || jnl_rd_init_ckpt(&rd, &cc->ck)) {
-		snprintf(cc->line, sizeof(cc->line), "checkpoint of node %"
-			 PRIu32 " at offset %" PRIu64 " is not usable",
-			 cc->ck.node, cc->ck.offset);
-		return 0;
-	}
-	rc = journal_walk(j, &rd, from, &t, false, 0);
-	if (!rc && from == j->n)
-		snprintf(cc->line, sizeof(cc->line), "segment %" PRIu64
-			 " of the checkpoint is missing", cc->ck.segno);
-	else
-		describe_end(&rd.end, cc->line, sizeof(cc->line));
-	cc->consistent = !rc && from < j->n;
-	cc->pending = t.nrecs;
-	return 0;
-}
-
 static const char *status_word(enum jnl_end_kind k)
 {
 	switch (k) {
@@ -278,7 +226,7 @@ int cmd_check(const struct opts *o)
 	}
 	jnl_rd_init(&rd, o->node);
 	journal_walk(&j, &rd, 0, &t, true, 0);
-	if (check_ckpt(&j, o, &cc)) {
+	if (journal_check_ckpt(&j, o, &cc)) {
 		rc = op_error("check", j.err);
 		goto out;
 	}

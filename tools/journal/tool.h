@@ -78,7 +78,19 @@ struct journal {
 	char err[JSTORE_ERR_MAX];
 };
 
+/* The applier's checkpoint, and whether the journal reads on from it. */
+struct ckpt_check {
+	bool present;
+	bool consistent;
+	unsigned slot;
+	struct jnl_ckpt ck;
+	uint64_t pending;	/* records after it */
+	char line[JSTORE_ERR_MAX];	/* the reader's verdict from it */
+};
+
 int journal_open(struct journal *j, const struct opts *o, bool mkdir);
+int journal_check_ckpt(struct journal *j, const struct opts *o,
+		       struct ckpt_check *cc);
 int journal_walk(struct journal *j, struct jnl_reader *rd, size_t from,
 		 struct tally *t, bool info, uint64_t stop);
 void journal_free(struct journal *j);

@@ -7,6 +7,7 @@
  * seg_info).  append, check and ckpt all start here; nothing here writes.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -175,4 +176,47 @@ int journal_open(struct journal *j, const struct opts *o, bool mkdir)
 	if (!rc)
 		rc = journal_read(j);
 	return rc;
+}
+
+/*
+ * Read the journal from the checkpoint, as the applier will: it must be
+ * able to reach the journal's end from there (jnl_rd_init_ckpt()).
+ * Returns 0 (see *cc), or EX_ERROR with the message in j->err.
+ */
+int journal_check_ckpt(struct journal *j, const struct opts *o,
+		      struct ckpt_check *cc)
+{
+	struct jnl_reader rd;
+	struct tally t = { 0 };
+	size_t from = 0;
+	int rc = jstore_ckpt_load(&j->js, &cc->ck, &cc->slot, j->err,
+				  sizeof(j->err));
+
+	if (rc == -ENOENT)
+		return 0;	/* none yet: nothing applied */
+	if (rc == -EPROTO) {	/* a newer applier's: not ours to judge */
+		cc->present = true;
+		snprintf(cc->line, sizeof(cc->line), "%s", j->err);
+		return 0;
+	}
+	if (rc)
+		return EX_ERROR;
+	cc->present = true;
+	while (from < j->n && j->info[from].segno < cc->ck.segno)
+		from++;
+	if (cc->ck.node != o->node || jnl_rd_init_ckpt(&rd, &cc->ck)) {
+		snprintf(cc->line, sizeof(cc->line), "checkpoint of node %"
+			 PRIu32 " at offset %" PRIu64 " is not usable",
+			 cc->ck.node, cc->ck.offset);
+		return 0;
+	}
+	rc = journal_walk(j, &rd, from, &t, false, 0);
+	if (!rc && from == j->n)
+		snprintf(cc->line, sizeof(cc->line), "segment %" PRIu64
+			 " of the checkpoint is missing", cc->ck.segno);
+	else
+		describe_end(&rd.end, cc->line, sizeof(cc->line));
+	cc->consistent = !rc && from < j->n;
+	cc->pending = t.nrecs;
+	return 0;
 }

@@ -1,0 +1,307 @@
+/*
+ * status.c — the mount's state as `ofsrep status` shows it, built on the
+ * loop thread from what the data path (replica/export.c), the journal
+ * writer (replica/jwriter.c) and the mirror keeper (replica/mirror.c)
+ * already keep.  fs/ctl.c serves it over the control socket;
+ * fs/status_cli.c prints it.
+ *
+ * HEALTH (the client's exit code in brackets):
+ *   healthy  [0]  every export answers, the journal is written, the
+ *                 mirror keeper applies (or is off by noapply);
+ *   degraded [1]  service goes on with less protection: no secondary
+ *                 (primary_only), the mirror keeper retrying or stopped
+ *                 on damage, writers held at journal_max;
+ *   broken   [2]  this mount cannot serve everything: the primary has no
+ *                 connection (I/O to it waits: no failover yet), or the
+ *                 journal's group writes fail (mutations wait: no local
+ *                 spool yet).  Also the client's answer when no daemon
+ *                 answers for the mount point.
+ *
+ * JSON, version 1 (fields are only ever added; absent facts are null):
+ *
+ *   {"version":1, "mountpoint":STR, "pid":N, "node":N,
+ *    "mode":"journal"|"full"|"async"|"none",
+ *    "health":"healthy"|"degraded"|"broken", "problems":[STR...],
+ *    "failback":null, "last_failover":null, "resync":null,
+ *    "exports":[
+ *      {"role":"primary", "url":STR, "state":"up"|"down",
+ *       "connections":N, "connections_up":N, "down_for_s":F|null,
+ *       "last_error":STR|null},
+ *      {"role":"secondary", "url":STR|null,
+ *       "state":"up"|"failing"|"unused", "failed_writes":N,
+ *       "last_error":STR|null, "last_error_age_s":F|null}],
+ *    "journal":null | {"appended":N, "groups":N, "durable_seq":N,
+ *       "waiting_records":N, "throttled":BOOL, "backlog_bytes":N,
+ *       "journal_max_bytes":N},
+ *    "mirror":null | {"state":"idle"|"applying"|"retrying"|"damaged"|
+ *       "stopped"|"off", "applied_seq":N|null, "lag_records":N,
+ *       "lag_bytes":N, "lag_s":F, "runs":N, "trimmed_segments":N}}
+ *
+ * failback, last_failover and resync are null until failover exists
+ * (issue 6); they are in the schema now so scripts need not change.
+ * lag_s is the age of the last applied record while records wait (an
+ * upper bound of the oldest unapplied record's age), 0 when caught up.
+ * The JSON is flat and made in this one place, so strings are escaped by
+ * hand (json_str) rather than through a JSON library.
+ */
+#include "fs/fs.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_PROBLEMS 8
+
+struct report {
+	const char *health;
+	int code;
+	const char *problems[MAX_PROBLEMS];
+	unsigned nproblems;
+	int conns_up;
+	const char *primary_err;
+	const char *secondary_state;
+	const char *mirror_state;
+	bool have_applied;
+	struct mirror_pos applied;
+	uint64_t durable;
+	uint64_t waiting;
+	double lag_s;
+};
+
+static void problem(struct report *r, int code, const char *what)
+{
+	if (r->nproblems < MAX_PROBLEMS)
+		r->problems[r->nproblems++] = what;
+	if (code > r->code)
+		r->code = code;
+}
+
+static void assess(struct fs_ctx *fs, struct report *r)
+{
+	struct rep_export *p = &fs->primary;
+	int ms;
+
+	memset(r, 0, sizeof(*r));
+	for (int i = 0; i < p->nconns; i++) {
+		r->conns_up += p->conns[i].state == REP_CONN_UP;
+		if (p->conns[i].last_error[0] && !r->primary_err)
+			r->primary_err = p->conns[i].last_error;
+	}
+	if (!r->conns_up)
+		problem(r, 2, "primary: no connection; I/O waits for it "
+			"(no failover yet)");
+	r->secondary_state = !fs->journaling ? "unused" :
+			     fs->jw.failures ? "failing" : "up";
+	if (fs->journaling && fs->jw.failures)
+		problem(r, 2, "secondary: journal writes fail; mutations "
+			"wait for it (no local spool yet)");
+	if (!fs->opts.secondary)
+		problem(r, 1, "no secondary: nothing is replicated "
+			"(primary_only)");
+	r->mirror_state = "off";
+	if (!fs->journaling)
+		return;
+	r->durable = jnl_app_durable(&fs->jw.app);
+	r->waiting = fs->jw.records ? jnl_app_pending(&fs->jw.app) : 0;
+	if (fs->jw.throttled)
+		problem(r, 1, "journal: journal_max reached; writers wait "
+			"for the mirror applier");
+	if (!fs->mirror.started && !fs->opts.no_apply)
+		return;
+	if (fs->opts.no_apply)
+		return;
+	ms = atomic_load(&fs->mirror.state);
+	r->mirror_state = mirror_state_name(ms);
+	r->have_applied = mirror_applied(&fs->mirror, &r->applied);
+	if (ms == MIRROR_RETRYING)
+		problem(r, 1, "mirror: applying fails; retrying");
+	if (ms == MIRROR_DAMAGED)
+		problem(r, 1, "mirror: applying stopped on a damaged journal; "
+			"run ofsrep-journal check");
+	if (r->have_applied && r->durable > r->applied.seq &&
+	    r->applied.time_ns) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		r->lag_s = (double)now.tv_sec - r->applied.time_ns / 1e9 +
+			   now.tv_nsec / 1e9;
+		if (r->lag_s < 0)
+			r->lag_s = 0;
+	}
+}
+
+/* ---- output ---- */
+
+struct out {
+	char *buf;
+	size_t cap;
+	size_t len;
+};
+
+static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		o->len += (size_t)n < o->cap - o->len ? (size_t)n :
+			  o->cap - o->len - 1;
+}
+
+static void json_str(struct out *o, const char *s)
+{
+	if (!s) {
+		put(o, "null");
+		return;
+	}
+	put(o, "\"");
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			put(o, "\\%c", c);
+		else if (c < 0x20)
+			put(o, "\\u%04x", c);
+		else
+			put(o, "%c", c);
+	}
+	put(o, "\"");
+}
+
+static const char *health_name(int code)
+{
+	return code == 0 ? "healthy" : code == 1 ? "degraded" : "broken";
+}
+
+static uint64_t lag_records(const struct report *r)
+{
+	if (!r->have_applied)
+		return r->durable;
+	return r->durable > r->applied.seq ? r->durable - r->applied.seq : 0;
+}
+
+static void status_json(struct fs_ctx *fs, const struct report *r,
+			struct out *o)
+{
+	struct rep_export *p = &fs->primary;
+
+	put(o, "{\"version\":1,\"mountpoint\":");
+	json_str(o, fs->opts.mountpoint);
+	put(o, ",\"pid\":%d,\"node\":%d,\"mode\":\"%s\",\"health\":\"%s\","
+	    "\"problems\":[", (int)getpid(), fs->opts.node,
+	    fs_mode_name(fs->mode), health_name(r->code));
+	for (unsigned i = 0; i < r->nproblems; i++) {
+		put(o, i ? "," : "");
+		json_str(o, r->problems[i]);
+	}
+	put(o, "],\"failback\":null,\"last_failover\":null,\"resync\":null,"
+	    "\"exports\":[{\"role\":\"primary\",\"url\":");
+	json_str(o, p->url_text);
+	put(o, ",\"state\":\"%s\",\"connections\":%d,\"connections_up\":%d,"
+	    "\"down_for_s\":", r->conns_up ? "up" : "down", p->nconns,
+	    r->conns_up);
+	if (r->conns_up || !p->down_since_ms)
+		put(o, "null");
+	else
+		put(o, "%.1f", (ev_now_ms() - p->down_since_ms) / 1000.0);
+	put(o, ",\"last_error\":");
+	json_str(o, r->primary_err);
+	put(o, "},{\"role\":\"secondary\",\"url\":");
+	json_str(o, fs->opts.secondary ? fs->secondary.url_text : NULL);
+	put(o, ",\"state\":\"%s\",\"failed_writes\":%" PRIu64
+	    ",\"last_error\":", r->secondary_state, fs->jw.failed_groups);
+	json_str(o, fs->jw.last_err[0] ? fs->jw.last_err : NULL);
+	put(o, ",\"last_error_age_s\":");
+	if (fs->jw.last_failure_ms)
+		put(o, "%.1f", (ev_now_ms() - fs->jw.last_failure_ms) /
+		    1000.0);
+	else
+		put(o, "null");
+	put(o, "}],\"journal\":");
+	if (!fs->journaling) {
+		put(o, "null,\"mirror\":null}\n");
+		return;
+	}
+	put(o, "{\"appended\":%" PRIu64 ",\"groups\":%" PRIu64
+	    ",\"durable_seq\":%" PRIu64 ",\"waiting_records\":%" PRIu64
+	    ",\"throttled\":%s,\"backlog_bytes\":%" PRIu64
+	    ",\"journal_max_bytes\":%" PRIu64 "},\"mirror\":",
+	    fs->jw.records, fs->jw.groups, r->durable, r->waiting,
+	    fs->jw.throttled ? "true" : "false", jw_backlog(&fs->jw),
+	    fs->jw.backlog_max);
+	if (fs->opts.no_apply) {
+		put(o, "{\"state\":\"off\"}}\n");
+		return;
+	}
+	put(o, "{\"state\":\"%s\",\"applied_seq\":", r->mirror_state);
+	if (r->have_applied)
+		put(o, "%" PRIu64, r->applied.seq);
+	else
+		put(o, "null");
+	put(o, ",\"lag_records\":%" PRIu64 ",\"lag_bytes\":%" PRIu64
+	    ",\"lag_s\":%.1f,\"runs\":%" PRIu64 ",\"trimmed_segments\":%"
+	    PRIu64 "}}\n", lag_records(r), jw_backlog(&fs->jw), r->lag_s,
+	    atomic_load(&fs->mirror.runs), atomic_load(&fs->mirror.trimmed));
+}
+
+/* A table in the manner of `ctdb status`. */
+static void status_text(struct fs_ctx *fs, const struct report *r,
+			struct out *o)
+{
+	struct rep_export *p = &fs->primary;
+
+	put(o, "ofsrep on %s (pid %d, node %d, mode %s): %s\n",
+	    fs->opts.mountpoint, (int)getpid(), fs->opts.node,
+	    fs_mode_name(fs->mode), health_name(r->code));
+	for (unsigned i = 0; i < r->nproblems; i++)
+		put(o, "  ! %s\n", r->problems[i]);
+	put(o, "%-10s %-8s %s\n", "ROLE", "STATE", "EXPORT / DETAIL");
+	put(o, "%-10s %-8s %s\n", "primary", r->conns_up ? "up" : "down",
+	    p->url_text);
+	put(o, "%-10s %-8s %d of %d connections up%s%s\n", "", "",
+	    r->conns_up, p->nconns, r->primary_err ? "; last error: " : "",
+	    r->primary_err ? r->primary_err : "");
+	put(o, "%-10s %-8s %s\n", "secondary", r->secondary_state,
+	    fs->opts.secondary ? fs->secondary.url_text : "(none)");
+	if (fs->jw.last_err[0])
+		put(o, "%-10s %-8s last journal write error (%.0f s ago): "
+		    "%s\n", "", "", (ev_now_ms() - fs->jw.last_failure_ms) /
+		    1000.0, fs->jw.last_err);
+	if (!fs->journaling)
+		return;
+	put(o, "journal    %" PRIu64 " records in %" PRIu64 " groups this "
+	    "mount, durable to seq %" PRIu64 ", %" PRIu64 " waiting%s\n",
+	    fs->jw.records, fs->jw.groups, r->durable, r->waiting,
+	    fs->jw.throttled ? ", HELD at journal_max" : "");
+	if (fs->opts.no_apply) {
+		put(o, "mirror     off (noapply)\n");
+		return;
+	}
+	put(o, "mirror     %s; lag %" PRIu64 " records, %.1f MiB, %.1f s "
+	    "(journal_max %" PRIu64 " MiB); %" PRIu64 " segments trimmed\n",
+	    r->mirror_state, lag_records(r), jw_backlog(&fs->jw) /
+	    1048576.0, r->lag_s, fs->jw.backlog_max >> 20,
+	    atomic_load(&fs->mirror.trimmed));
+}
+
+/* Writes the report into buf (NUL-terminated, truncated to fit) and
+ * returns the health code (0 healthy, 1 degraded, 2 broken). */
+int fs_status(struct fs_ctx *fs, bool json, char *buf, size_t size)
+{
+	struct report r;
+	struct out o = { .buf = buf, .cap = size, .len = 0 };
+
+	buf[0] = 0;
+	assess(fs, &r);
+	if (json)
+		status_json(fs, &r, &o);
+	else
+		status_text(fs, &r, &o);
+	return r.code;
+}

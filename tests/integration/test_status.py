@@ -1,0 +1,144 @@
+"""`ofsrep status [MOUNTPOINT] [--json]` against a real lab: the human
+table and the JSON schema of fs/status.c, the exit code (0 healthy,
+1 degraded, 2 broken or not answering, 64 usage), and how each NAS fault
+shows up and clears.  The control socket (fs/ctl.c) is gone after the
+unmount."""
+import json
+import os
+import subprocess
+import threading
+import time
+
+from conftest import ofsrep_bin
+
+
+def status(mnt=None, json_out=False, timeout=30):
+    cmd = [ofsrep_bin(), "status"]
+    if mnt:
+        cmd.append(str(mnt))
+    if json_out:
+        cmd.append("--json")
+    proc = subprocess.run(cmd, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+    if json_out and proc.returncode in (0, 1, 2) and proc.stdout:
+        return proc.returncode, json.loads(proc.stdout.splitlines()[0]), proc
+    return proc.returncode, None, proc
+
+
+def wait_health(mnt, code, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        rc, j, proc = status(mnt, json_out=True)
+        if rc == code:
+            return j
+        assert time.monotonic() < deadline, (rc, proc.stdout, proc.stderr)
+        time.sleep(0.3)
+
+
+def test_healthy_mount_table_and_json(mnt):
+    lab = mnt
+    mnt = lab.path
+    for i in range(20):
+        with open(os.path.join(mnt, "f%d" % i), "wb") as f:
+            f.write(b"x" * 10000)
+    rc, _, proc = status(mnt)
+    assert rc == 0, proc.stdout + proc.stderr
+    assert "healthy" in proc.stdout.splitlines()[0]
+    assert "primary" in proc.stdout and "secondary" in proc.stdout
+    j = wait_health(mnt, 0)
+    assert j["version"] == 1 and j["health"] == "healthy"
+    assert j["mountpoint"] == os.path.realpath(mnt)
+    assert j["mode"] == "journal" and j["node"] == 1 and not j["problems"]
+    roles = {e["role"]: e for e in j["exports"]}
+    assert roles["primary"]["state"] == "up"
+    assert roles["primary"]["connections_up"] == roles["primary"]["connections"]
+    assert roles["primary"]["url"] == lab.url("a")
+    assert roles["secondary"]["state"] == "up"
+    assert roles["secondary"]["url"] == lab.url("b")
+    assert j["journal"]["appended"] >= 40          # creates and writes
+    assert j["journal"]["journal_max_bytes"] == 1024 << 20
+    # the mirror catches up: lag drops to 0
+    deadline = time.monotonic() + 30
+    while j["mirror"]["lag_records"] and time.monotonic() < deadline:
+        time.sleep(0.3)
+        j = status(mnt, json_out=True)[1]
+    assert j["mirror"]["lag_records"] == 0, j["mirror"]
+    assert j["mirror"]["applied_seq"] == j["journal"]["durable_seq"]
+    for key in ("failback", "last_failover", "resync"):
+        assert key in j and j[key] is None
+    # every mount: ours is among them
+    rc, _, proc = status()
+    assert rc in (0, 1, 2) and os.path.realpath(mnt) in proc.stdout
+
+
+def test_secondary_fault_is_broken_then_clears(mnt):
+    lab = mnt
+    mnt = lab.path
+    lab.nas("b", "kill")
+    # a mutation waits for NAS b; status must still answer meanwhile
+    t = threading.Thread(target=lambda: open(os.path.join(mnt, "w"),
+                                             "wb").close(), daemon=True)
+    t.start()
+    j = wait_health(mnt, 2)
+    sec = [e for e in j["exports"] if e["role"] == "secondary"][0]
+    assert sec["state"] == "failing" and sec["failed_writes"] >= 1
+    assert lab.url("b").split("?")[0] in sec["last_error"]
+    assert any("secondary" in p for p in j["problems"])
+    lab.nas("b", "start")
+    t.join(30)
+    assert not t.is_alive()
+    j = wait_health(mnt, 0)
+    sec = [e for e in j["exports"] if e["role"] == "secondary"][0]
+    assert sec["state"] == "up" and sec["last_error_age_s"] is not None
+
+
+def test_primary_fault_is_broken_then_clears(mnt):
+    lab = mnt
+    mnt = lab.path
+    lab.nas("a", "kill")
+    t = threading.Thread(target=lambda: os.listdir(mnt), daemon=True)
+    t.start()
+    j = wait_health(mnt, 2)
+    pri = [e for e in j["exports"] if e["role"] == "primary"][0]
+    assert pri["state"] == "down" and pri["connections_up"] == 0
+    assert pri["last_error"] and pri["down_for_s"] is not None
+    rc, _, proc = status(mnt)
+    assert "no failover yet" in proc.stdout
+    lab.nas("a", "start")
+    t.join(30)
+    assert not t.is_alive()
+    wait_health(mnt, 0)
+
+
+def test_primary_only_is_degraded(lab):
+    proc = lab.run("mount", extra_env={"OFSREP_MOUNT_OPTS": "-o primary_only"})
+    assert proc.returncode == 0
+    mnt = lab.dir / "mnt"
+    rc, j, proc = status(mnt, json_out=True)
+    assert rc == 1, proc.stdout + proc.stderr
+    assert j["mode"] == "none" and j["journal"] is None
+    assert any("primary_only" in p for p in j["problems"])
+    lab.umount()
+
+
+def test_not_a_mount_and_bad_usage(tmp_path):
+    rc, _, proc = status(tmp_path)
+    assert rc == 2 and "not an ofsrep mount" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    rc, _, proc = status(tmp_path / "missing")
+    assert rc == 2 and "No such file" in proc.stderr
+    proc = subprocess.run([ofsrep_bin(), "status", "--bogus"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 64 and "unexpected argument" in proc.stderr
+
+
+def test_socket_removed_at_unmount(lab):
+    proc = lab.run("mount")
+    mnt = lab.dir / "mnt"
+    assert status(mnt)[0] == 0
+    before = set(os.listdir("/run/ofsrep"))
+    lab.umount()
+    after = set(os.listdir("/run/ofsrep"))
+    assert len(before - after) == 1, (before, after)
+    rc, _, proc = status(mnt)
+    assert rc == 2 and "not an ofsrep mount" in proc.stderr

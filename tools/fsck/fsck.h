@@ -1,0 +1,83 @@
+/*
+ * fsck.h — what the files of ofsrep-fsck (tools/fsck/) share.  main.c says
+ * what the tool does; ask.c how it asks and reports progress; node.c the
+ * passes over one node's journal and their repairs.
+ */
+#ifndef OFSREP_FSCK_H
+#define OFSREP_FSCK_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* e2fsck's exit codes, combined by OR. */
+enum {
+	FX_OK = 0,
+	FX_CORRECTED = 1,
+	FX_REBOOT = 2,		/* not used: never changes a live mount */
+	FX_UNCORRECTED = 4,
+	FX_ERROR = 8,
+	FX_USAGE = 16,
+	FX_CANCELLED = 32,
+};
+
+enum fsck_answer_mode { ASK_INTERACTIVE, ASK_NO, ASK_YES, ASK_PREEN };
+
+struct fsck_opts {
+	const char *secondary;
+	const char *primary;		/* optional; for --verify (later) */
+	enum fsck_answer_mode mode;
+	bool force;			/* -f */
+	bool verbose;			/* -v */
+	bool json;
+	bool break_lease;
+	int progress_fd;		/* -C fd; -1 none */
+	uint32_t node;			/* --node; 0 = every node */
+	int timeout_ms;
+};
+
+/* One problem found, for the report and --json. */
+struct fsck_problem {
+	const char *kind;		/* "torn_tail", "damage", ... */
+	char what[512];
+	bool fixed;
+};
+
+#define FSCK_MAX_PROBLEMS 8
+
+struct fsck_node {
+	uint32_t node;
+	uint64_t records;
+	uint64_t first_seq, last_seq;
+	size_t segments;
+	unsigned epochs;
+	const char *end;		/* clean, torn, damaged, refused */
+	char describe[512];
+	bool have_ckpt;
+	uint64_t ckpt_seq;
+	uint64_t pending;
+	char quarantine[256];		/* where damaged bytes went, or "" */
+	struct fsck_problem problems[FSCK_MAX_PROBLEMS];
+	unsigned nproblems;
+	int exit;
+};
+
+extern volatile sig_atomic_t fsck_interrupted;
+
+/* ask.c */
+bool fsck_ask(const struct fsck_opts *o, bool preen_safe, const char *fmt,
+	      ...) __attribute__((format(printf, 3, 4)));
+void fsck_progress(const struct fsck_opts *o, uint32_t node, int pass,
+		   uint64_t done, uint64_t total);
+void fsck_say(const struct fsck_opts *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void fsck_json_str(FILE *f, const char *s);
+/* Set in preen mode when a problem needs an answer preen may not give. */
+extern bool fsck_preen_stopped;
+
+/* node.c */
+int fsck_node(const struct fsck_opts *o, uint32_t node, struct fsck_node *r);
+void fsck_node_json(FILE *f, const struct fsck_node *r);
+
+#endif

@@ -1,0 +1,409 @@
+/*
+ * node.c — ofsrep-fsck's passes over one node's journal on the secondary
+ * export, and the repairs each may make:
+ *
+ *   lease    a live mount (or another repair) owns the journal
+ *            (replica/lease.c): only -n may go on, read-only; otherwise
+ *            the tool takes the lease for the repairs and drops it after.
+ *   pass 1   every segment and record (journal/reader.h rules):
+ *            torn tail  -> cut the segment at the last whole record
+ *                          (safe: those bytes were never acknowledged);
+ *            damage     -> quarantine: the bad record and everything after
+ *                          it are set aside in .ofsrep/quarantine/<node>/
+ *                          <time>-<pid>/ (a segment's tail copied, later
+ *                          segments moved) and the segment is cut, so the
+ *                          journal ends at the last good record (not safe:
+ *                          records after the damage may be acknowledged
+ *                          mutations; preen stops and asks for a human);
+ *            refused    -> a newer ofsrep wrote it: nothing to do here.
+ *   pass 2   the checkpoint: the journal must read on from it.
+ *   pass 3   records after the checkpoint: replayed onto the mirror with
+ *            the daemon's own applier (replica/applier.h; safe, idempotent).
+ *
+ * Every repair can be interrupted (SIGINT, SIGKILL, a dead NAS) and run
+ * again: a cut is a truncate to a length, a quarantine copies before it
+ * moves and moves before it cuts (a second run sets aside the same bytes
+ * again, in a new directory), and applying is idempotent.
+ * OFSREP_FSCK_KILL_AFTER=copy|move|cut makes the tool SIGKILL itself
+ * after that step of a quarantine: the tests' way to prove it.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "replica/applier.h"
+#include "replica/lease.h"
+#include "tools/fsck/fsck.h"
+#include "tools/journal/tool.h"
+
+static void problem(struct fsck_node *r, const char *kind, bool fixed,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void problem(struct fsck_node *r, const char *kind, bool fixed,
+		    const char *fmt, ...)
+{
+	struct fsck_problem *p;
+	va_list ap;
+
+	if (r->nproblems == FSCK_MAX_PROBLEMS)
+		return;
+	p = &r->problems[r->nproblems++];
+	p->kind = kind;
+	p->fixed = fixed;
+	va_start(ap, fmt);
+	vsnprintf(p->what, sizeof(p->what), fmt, ap);
+	va_end(ap);
+}
+
+static void kill_hook(const char *step)
+{
+	const char *want = getenv("OFSREP_FSCK_KILL_AFTER");
+
+	if (want && !strcmp(want, step))
+		raise(SIGKILL);
+}
+
+static size_t seg_index(const struct journal *j, uint64_t segno)
+{
+	size_t i = 0;
+
+	while (i < j->n && j->info[i].segno != segno)
+		i++;
+	return i;
+}
+
+/* Set the bytes from e->segno:e->offset on aside, then cut there. */
+static int quarantine(const struct fsck_opts *o, struct journal *j,
+		      const struct jnl_end *e, struct fsck_node *r)
+{
+	char name[64], dir[256], path[512];
+	size_t i = seg_index(j, e->segno);
+	uint64_t off = e->offset;
+	int rc;
+
+	if (i == j->n) {
+		snprintf(j->err, sizeof(j->err), "segment %016" PRIx64
+			 " of the damage is not in the listing", e->segno);
+		return -ENOENT;
+	}
+	snprintf(name, sizeof(name), "%lld-%d", (long long)time(NULL),
+		 (int)getpid());
+	rc = jstore_quarantine_dir(&j->js, name, dir, sizeof(dir), j->err,
+				   sizeof(j->err));
+	if (rc)
+		return rc;
+	snprintf(r->quarantine, sizeof(r->quarantine), "%s", dir);
+	if (off > JNL_SEG_HDR_SIZE && off < j->segs[i].len) {
+		snprintf(path, sizeof(path), "%s/%016" PRIx64 "-from-%" PRIu64
+			 ".bin", dir, e->segno, off);
+		rc = jstore_put(&j->js, path, j->segs[i].data + off,
+				j->segs[i].len - off, j->err, sizeof(j->err));
+		if (rc)
+			return rc;
+	}
+	kill_hook("copy");
+	for (size_t k = j->n; k-- > i + 1;) {
+		rc = jstore_seg_move(&j->js, j->info[k].segno, dir, j->err,
+				     sizeof(j->err));
+		if (rc)
+			return rc;
+	}
+	kill_hook("move");
+	if (off <= JNL_SEG_HDR_SIZE)	/* nothing good in it: all of it */
+		rc = jstore_seg_move(&j->js, e->segno, dir, j->err,
+				     sizeof(j->err));
+	else if (off < j->segs[i].len)
+		rc = jstore_seg_truncate(&j->js, e->segno, off, j->err,
+					 sizeof(j->err));
+	kill_hook("cut");
+	fsck_say(o, "Node %" PRIu32 ": set aside in %s\n", r->node, dir);
+	return rc;
+}
+
+static const char *end_word(enum jnl_end_kind k)
+{
+	switch (k) {
+	case JNL_END_TORN:
+		return "torn";
+	case JNL_END_DAMAGED:
+		return "damaged";
+	case JNL_END_REFUSED:
+		return "refused";
+	default:
+		return "clean";
+	}
+}
+
+/* Pass 1: walk; returns 1 if a repair changed the journal (walk again),
+ * 0 if nothing to repair, -1 if the node cannot go on. */
+static int pass1(const struct fsck_opts *o, struct journal *j, bool may,
+		 struct fsck_node *r)
+{
+	struct jnl_reader rd;
+	struct tally t = { 0 };
+	const struct jnl_end *e = &rd.end;
+	size_t i;
+	int rc;
+
+	fsck_progress(o, r->node, 1, 0, j->n);
+	jnl_rd_init(&rd, r->node);
+	journal_walk(j, &rd, 0, &t, true, 0);
+	fsck_progress(o, r->node, 1, j->n, j->n);
+	r->records = t.nrecs;
+	r->first_seq = t.first_seq;
+	r->last_seq = t.last_seq;
+	r->epochs = t.nepochs;
+	r->segments = j->n;
+	r->end = end_word(e->kind);
+	describe_end(e, r->describe, sizeof(r->describe));
+	if (o->verbose)
+		fsck_say(o, "Node %" PRIu32 ": %" PRIu64 " records (seq %"
+			 PRIu64 "..%" PRIu64 ") in %zu segments, %u epochs; "
+			 "%s\n", r->node, t.nrecs, t.first_seq, t.last_seq,
+			 j->n, t.nepochs, r->describe);
+	switch (e->kind) {
+	case JNL_END_TORN:
+		i = seg_index(j, e->segno);
+		if (i == j->n || e->offset >= j->segs[i].len)
+			return 0;
+		if (!fsck_ask(o, true, "Node %" PRIu32 ": segment %016" PRIx64
+			      ": the last group write did not finish: %zu "
+			      "bytes after record %" PRIu64 " at offset %"
+			      PRIu64 " were never acknowledged.  Cut them",
+			      r->node, e->segno, j->segs[i].len - e->offset,
+			      e->seq - 1, e->offset) || !may) {
+			problem(r, "torn_tail", false, "%s", r->describe);
+			return 0;	/* harmless: the writer seals it */
+		}
+		rc = jstore_seg_truncate(&j->js, e->segno, e->offset, j->err,
+					 sizeof(j->err));
+		problem(r, "torn_tail", !rc, "%s", r->describe);
+		if (rc)
+			return -1;
+		r->exit |= FX_CORRECTED;
+		return 1;
+	case JNL_END_DAMAGED:
+		if (!fsck_ask(o, false, "Node %" PRIu32 ": record %" PRIu64
+			      " in segment %016" PRIx64 " at offset %" PRIu64
+			      ": %s.  Set it and everything after it aside "
+			      "(quarantine) so the journal ends at record %"
+			      PRIu64, r->node, e->seq, e->segno, e->offset,
+			      r->describe, e->seq - 1) || !may) {
+			problem(r, "damage", false, "%s", r->describe);
+			r->exit |= FX_UNCORRECTED;
+			return -1;
+		}
+		rc = quarantine(o, j, e, r);
+		problem(r, "damage", !rc, "%s; quarantined in %s",
+			r->describe, r->quarantine);
+		if (rc)
+			return -1;
+		r->exit |= FX_CORRECTED;
+		return 1;
+	case JNL_END_REFUSED:
+		problem(r, "refused", false, "%s: written by a newer ofsrep; "
+			"check it with that version", r->describe);
+		r->exit |= FX_UNCORRECTED;
+		return -1;
+	default:
+		return 0;
+	}
+}
+
+/* Pass 2 and 3: the checkpoint, then replay what is after it. */
+static void pass23(const struct fsck_opts *o, struct journal *j, bool may,
+		   struct fsck_node *r)
+{
+	struct opts jo = { .url = o->secondary, .node = r->node,
+			   .timeout_ms = o->timeout_ms };
+	struct apl_conf conf = { .url = o->secondary, .node = r->node,
+				 .timeout_ms = o->timeout_ms };
+	struct ckpt_check cc = { 0 };
+	struct apl *a;
+	int rc;
+
+	if (journal_check_ckpt(j, &jo, &cc)) {
+		problem(r, "error", false, "%s", j->err);
+		r->exit |= FX_ERROR;
+		return;
+	}
+	r->have_ckpt = cc.present;
+	r->ckpt_seq = cc.ck.seq;
+	r->pending = cc.present ? cc.pending : r->records;
+	if (cc.present && !cc.consistent) {
+		problem(r, "checkpoint", false, "the checkpoint (seq %" PRIu64
+			") does not lead to the journal's end: %s", cc.ck.seq,
+			cc.line);
+		r->exit |= FX_UNCORRECTED;
+		return;
+	}
+	if (!r->pending || fsck_interrupted)
+		return;
+	fsck_progress(o, r->node, 3, 0, r->pending);
+	if (!fsck_ask(o, true, "Node %" PRIu32 ": %" PRIu64 " records are "
+		      "not yet applied to the mirror.  Replay them", r->node,
+		      r->pending) || !may) {
+		problem(r, "unapplied", false, "%" PRIu64 " records not yet "
+			"applied to the mirror", r->pending);
+		r->exit |= FX_UNCORRECTED;
+		return;
+	}
+	a = calloc(1, sizeof(*a));
+	rc = a ? apl_open(a, &conf) : -ENOMEM;
+	if (!rc)
+		rc = apl_run(a);
+	problem(r, "unapplied", !rc, "%" PRIu64 " records not yet applied "
+		"to the mirror%s%s", r->pending, rc ? ": " : "",
+		rc && a ? a->err : "");
+	if (!rc) {
+		fsck_progress(o, r->node, 3, r->pending, r->pending);
+		r->exit |= FX_CORRECTED;
+		r->pending = 0;
+	} else {
+		r->exit |= rc == -EUCLEAN ? FX_UNCORRECTED : FX_ERROR;
+	}
+	if (a)
+		apl_close(a);
+	free(a);
+}
+
+static int unlink_lease(struct journal *j)
+{
+	return lease_drop(&j->js, j->err, sizeof(j->err));
+}
+
+/* The lease: returns true if the tool may change the journal. */
+static bool take_lease(const struct fsck_opts *o, struct journal *j,
+		       struct fsck_node *r, bool *held)
+{
+	struct lease cur, me;
+	char who[320];
+	int rc = lease_read(&j->js, &cur, j->err, sizeof(j->err));
+	bool busy = !rc && !lease_mine(&cur) && lease_live(&cur);
+
+	*held = false;
+	if (rc == -EUCLEAN && !o->break_lease && o->mode != ASK_NO) {
+		problem(r, "lease", false, "%s (--break-lease replaces it)",
+			j->err);
+		r->exit |= FX_ERROR;
+		return false;
+	}
+	if (busy) {
+		lease_describe(&cur, who, sizeof(who));
+		if (o->mode == ASK_NO) {
+			fsck_say(o, "Node %" PRIu32 ": in use by %s: checking "
+				 "read-only\n", r->node, who);
+			return false;
+		}
+		if (!o->break_lease) {
+			problem(r, "lease", false, "the journal is in use by "
+				"%s: unmount it first (or -n to check only; "
+				"--break-lease if that holder is dead)", who);
+			r->exit |= FX_ERROR;
+			return false;
+		}
+		fsck_say(o, "Node %" PRIu32 ": breaking the lease of %s\n",
+			 r->node, who);
+		if (unlink_lease(j))
+			return false;
+	}
+	if (o->mode == ASK_NO)
+		return false;
+	lease_self(&me, "ofsrep-fsck", NULL);
+	rc = lease_take(&j->js, &me, j->err, sizeof(j->err));
+	if (rc) {
+		problem(r, "lease", false, "%s", j->err);
+		r->exit |= FX_ERROR;
+		return false;
+	}
+	*held = true;
+	return true;
+}
+
+int fsck_node(const struct fsck_opts *o, uint32_t node, struct fsck_node *r)
+{
+	struct opts jo = { .url = o->secondary, .node = node,
+			   .timeout_ms = o->timeout_ms };
+	struct journal j;
+	bool held = false;
+	bool may;
+	int rounds = 0;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->node = node;
+	r->end = "clean";
+	rc = journal_open(&j, &jo, false);
+	if (!rc) {
+		may = take_lease(o, &j, r, &held);
+		if (r->exit & FX_ERROR) {
+			journal_close(&j);
+			return r->exit;
+		}
+		fsck_say(o, "Node %" PRIu32 ": pass 1: checking the journal's "
+			 "segments and records\n", node);
+		/* A repair changes the journal: read it again and re-check,
+		 * until it walks to its end (bounded: each repair shortens
+		 * it). */
+		while ((rc = pass1(o, &j, may, r)) == 1 && ++rounds < 4 &&
+		       !fsck_interrupted) {
+			journal_close(&j);
+			rc = journal_open(&j, &jo, false) ? -1 : 0;
+			if (rc)
+				break;
+		}
+		if (rc == 0 && !fsck_interrupted) {
+			fsck_say(o, "Node %" PRIu32 ": pass 2: checking the "
+				 "checkpoint\n", node);
+			fsck_say(o, "Node %" PRIu32 ": pass 3: records not "
+				 "yet applied to the mirror\n", node);
+			pass23(o, &j, may, r);
+		}
+		if (rc < 0 && j.err[0] && !(r->exit & FX_UNCORRECTED)) {
+			problem(r, "error", false, "%s", j.err);
+			r->exit |= FX_ERROR;
+		}
+		if (held && !j.js.broken)
+			unlink_lease(&j);
+	} else {
+		problem(r, "error", false, "%s", j.err);
+		r->exit |= FX_ERROR;
+	}
+	journal_close(&j);
+	if (fsck_interrupted)
+		r->exit |= FX_CANCELLED;
+	return r->exit;
+}
+
+void fsck_node_json(FILE *f, const struct fsck_node *r)
+{
+	fprintf(f, "{\"node\":%" PRIu32 ",\"records\":%" PRIu64
+		",\"first_seq\":%" PRIu64 ",\"last_seq\":%" PRIu64
+		",\"segments\":%zu,\"epochs\":%u,\"end\":\"%s\","
+		"\"describe\":", r->node, r->records, r->first_seq, r->last_seq,
+		r->segments, r->epochs, r->end);
+	fsck_json_str(f, r->describe);
+	fprintf(f, ",\"checkpoint_seq\":");
+	if (r->have_ckpt)
+		fprintf(f, "%" PRIu64, r->ckpt_seq);
+	else
+		fputs("null", f);
+	fprintf(f, ",\"pending\":%" PRIu64 ",\"quarantine\":", r->pending);
+	if (r->quarantine[0])
+		fsck_json_str(f, r->quarantine);
+	else
+		fputs("null", f);
+	fprintf(f, ",\"exit\":%d,\"problems\":[", r->exit);
+	for (unsigned i = 0; i < r->nproblems; i++) {
+		fprintf(f, "%s{\"kind\":\"%s\",\"fixed\":%s,\"what\":",
+			i ? "," : "", r->problems[i].kind,
+			r->problems[i].fixed ? "true" : "false");
+		fsck_json_str(f, r->problems[i].what);
+		fputc('}', f);
+	}
+	fputs("]}", f);
+}
