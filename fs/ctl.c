@@ -109,6 +109,14 @@ static void ctl_accept_cb(struct ev_token *tok, int res)
 		c->fs = fs;
 		c->fd = fd;
 	}
+	/* Out of fds: not again at once (a spin on the loop thread); the
+	 * next tick re-arms (fs_ctl_pump from the loop's after_batch). */
+	if (errno != EMFILE && errno != ENFILE)
+		ctl_arm(fs);
+}
+
+void fs_ctl_pump(struct fs_ctx *fs)
+{
 	ctl_arm(fs);
 }
 

@@ -203,6 +203,7 @@ void fsj_commit(struct fs_op *op, void (*ack)(struct fs_op *op));
 int fs_ctl_path(const char *mountpoint, char *buf, size_t size);
 void fs_ctl_start(struct fs_ctx *fs);
 void fs_ctl_stop(struct fs_ctx *fs);
+void fs_ctl_pump(struct fs_ctx *fs);
 int fs_status(struct fs_ctx *fs, bool json, char *buf, size_t size);
 int fs_status_main(int argc, char **argv);
 

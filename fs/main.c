@@ -148,6 +148,7 @@ static void fs_after_batch(void *ctx)
 		mirror_kick(&fs->mirror, jnl_app_durable(&fs->jw.app),
 			    jw_backlog(&fs->jw));
 	}
+	fs_ctl_pump(fs);
 	fuse_arm(fs);
 }
 
@@ -233,7 +234,8 @@ static int fs_take_lease(struct fs_ctx *fs, char *err, size_t errlen)
 	struct lease me;
 	int rc;
 
-	lease_self(&me, "ofsrep", fs->opts.mountpoint);
+	lease_self(&me, fs->opts.no_apply ? "ofsrep-noapply" : "ofsrep",
+		   fs->opts.mountpoint);
 	rc = lease_take(&fs->jw.js, &me, err, errlen);
 	if (rc == -EBUSY) {
 		size_t n = strlen(err);
@@ -405,9 +407,11 @@ out_free_inodes:
 	if (fs.journaling) {
 		/* A clean unmount leaves the mirror caught up, if the
 		 * secondary lets it within the bound. */
-		mirror_stop(&fs.mirror, jnl_app_durable(&fs.jw.app),
-			    FS_MIRROR_DRAIN_MS);
+		uint64_t durable = jnl_app_durable(&fs.jw.app);
+
+		/* the writer first: the lease goes last (mirror_stop) */
 		jw_close(&fs.jw);
+		mirror_stop(&fs.mirror, durable, FS_MIRROR_DRAIN_MS);
 	}
 	ino_table_free(&fs.inodes);
 out_exit_loop:

@@ -105,13 +105,16 @@ static void assess(struct fs_ctx *fs, struct report *r)
 	if (!fs->journaling)
 		return;
 	r->durable = jnl_app_durable(&fs->jw.app);
-	r->waiting = fs->jw.records ? jnl_app_pending(&fs->jw.app) : 0;
+	/* appended (encoded) but not yet durable */
+	r->waiting = fs->jw.app.next_seq - 1 > r->durable ?
+		     fs->jw.app.next_seq - 1 - r->durable : 0;
 	if (fs->jw.throttled)
 		problem(r, 1, "journal: journal_max reached; writers wait "
 			"for the mirror applier");
-	if (!fs->mirror.started && !fs->opts.no_apply)
-		return;
-	if (fs->opts.no_apply)
+	if (atomic_load(&fs->mirror.lease_lost))
+		problem(r, 2, "journal lease taken over by another process: "
+			"two writers for one node? unmount this mount");
+	if (!fs->mirror.started || fs->opts.no_apply)
 		return;
 	ms = atomic_load(&fs->mirror.state);
 	r->mirror_state = mirror_state_name(ms);

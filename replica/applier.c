@@ -319,6 +319,8 @@ static int apl_ckpt_store(struct apl *a, struct jnl_ckpt *ck)
 	a->ck = *ck;
 	a->have_ck = true;
 	a->st.batches++;
+	if (a->conf.on_ckpt)
+		a->conf.on_ckpt(a->conf.on_ckpt_arg, ck);
 	return 0;
 }
 

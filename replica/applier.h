@@ -65,6 +65,10 @@ struct apl_conf {
 	FILE *trace;		/* debug: a line per record and decision */
 	atomic_bool *cancel;	/* if set and true: stop after the batch
 				 * (st.stopped), the daemon's unmount */
+	/* if set: called after each checkpoint is stored (the daemon
+	 * publishes its position and renews its lease there) */
+	void (*on_ckpt)(void *arg, const struct jnl_ckpt *ck);
+	void *on_ckpt_arg;
 };
 
 /* What a run did. */

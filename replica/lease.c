@@ -60,6 +60,9 @@ void lease_self(struct lease *l, const char *holder, const char *mount)
 		snprintf(l->host, sizeof(l->host), "unknown");
 	l->pid = (int)getpid();
 	l->expires = (uint64_t)time(NULL) + LEASE_TTL_S;
+	/* information only: a long path keeps its last 80 bytes */
+	if (mount && strlen(mount) > 80)
+		mount += strlen(mount) - 80;
 	snprintf(l->mount, sizeof(l->mount), "%s", mount ? mount : "-");
 	for (char *p = l->mount; *p; p++)
 		if (*p == ' ' || *p == '\n')

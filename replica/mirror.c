@@ -23,6 +23,11 @@
  *   DAMAGED: no more runs in this mount; the journal writer stops
  *            throttling (the journal grows: see jwriter.h) and the
  *            operator runs `ofsrep-journal check` / apply.
+ *   any --(the lease renewal finds another live holder)--> LEASE_LOST:
+ *            the run in progress stops after its batch, no more runs or
+ *            trims, the lease is never taken back (replica/lease.c L3);
+ *            `ofsrep status` says broken.  The lease is renewed between
+ *            runs and after every batch of a run (on_ckpt).
  *   any --(mirror_stop: caught up, or the deadline passed)--> STOPPED
  *
  * Damage is believed only when three runs in a row see it: a run reads a
@@ -79,19 +84,32 @@ const char *mirror_state_name(int state)
 		[MIRROR_IDLE] = "idle", [MIRROR_APPLYING] = "applying",
 		[MIRROR_RETRYING] = "retrying", [MIRROR_DAMAGED] = "damaged",
 		[MIRROR_STOPPED] = "stopped",
+		[MIRROR_LEASE_LOST] = "lease-lost",
 	};
 
-	return state >= 0 && state <= MIRROR_STOPPED ? names[state] : "?";
+	return state >= 0 && state <= MIRROR_LEASE_LOST ? names[state] : "?";
 }
+
+/* ---- the lease (replica/lease.c, rule L1) ---- */
+
+struct mirror_lease {
+	struct jstore js;	/* a connection of its own */
+	bool open;
+	bool lost;		/* another holder took it */
+	uint64_t next_ms;
+};
 
 /* What one thread keeps between runs. */
 struct mirror_run {
+	struct mirror *m;
 	struct apl a;
+	struct mirror_lease ls;
 	bool open;
 	unsigned damaged_runs;
 	unsigned failures;
 	uint64_t retry_at_ms;
 	uint64_t trimmed_below;	/* segments below this are gone */
+	uint64_t noprogress_until_ms;	/* a run that moved nothing */
 	char last_err[JSTORE_ERR_MAX];
 };
 
@@ -137,17 +155,83 @@ static void mirror_close_run(struct mirror_run *r)
 	r->open = false;
 }
 
-static void mirror_publish(struct mirror *m, const struct apl *a)
+static void mirror_lease_renew(struct mirror *m, struct mirror_lease *ls)
 {
-	if (!a->have_ck)
+	char err[JSTORE_ERR_MAX];
+	struct lease me;
+	int rc = 0;
+
+	if (ls->lost || mono_ms() < ls->next_ms)
+		return;		/* lost: never taken back silently (L3) */
+	ls->next_ms = mono_ms() + LEASE_RENEW_S * 1000u;
+	if (!ls->open) {
+		rc = jstore_open(&ls->js, m->conf.url, m->conf.node,
+				 m->conf.timeout_ms, err, sizeof(err));
+		ls->open = !rc;
+	}
+	if (!rc) {
+		lease_self(&me, m->conf.apply ? "ofsrep" : "ofsrep-noapply",
+			   m->conf.mountpoint);
+		rc = lease_take(&ls->js, &me, err, sizeof(err));
+	}
+	if (rc == -EBUSY) {
+		syslog(LOG_CRIT, "journal lease of node %" PRIu32 " taken "
+		       "over: %s; this mount stops applying and trimming "
+		       "(ofsrep status: broken); unmount it", m->conf.node,
+		       err);
+		ls->lost = true;
+		atomic_store(&m->lease_lost, true);
+		atomic_store(&m->cancel, true);	/* end the run in progress */
 		return;
+	}
+	if (rc) {
+		syslog(LOG_WARNING, "journal lease of node %" PRIu32 ": %s; "
+		       "retrying in 1 s", m->conf.node, err);
+		if (ls->open)
+			jstore_close(&ls->js);
+		ls->open = false;
+		ls->next_ms = mono_ms() + 1000;
+		return;
+	}
+}
+
+static void mirror_lease_drop(struct mirror *m, struct mirror_lease *ls)
+{
+	char err[JSTORE_ERR_MAX];
+
+	if (ls->open && !ls->lost && lease_drop(&ls->js, err, sizeof(err)))
+		syslog(LOG_WARNING, "journal lease of node %" PRIu32 ": %s "
+		       "(it expires by itself)", m->conf.node, err);
+	if (ls->open)
+		jstore_close(&ls->js);
+	ls->open = false;
+}
+
+static void mirror_publish_ck(struct mirror *m, const struct jnl_ckpt *ck)
+{
 	pthread_mutex_lock(&m->mu);
 	m->pos = (struct mirror_pos){
-		.seq = a->ck.seq, .segno = a->ck.segno,
-		.offset = a->ck.offset, .time_ns = a->ck.time_ns,
+		.seq = ck->seq, .segno = ck->segno,
+		.offset = ck->offset, .time_ns = ck->time_ns,
 	};
 	m->have_pos = true;
 	pthread_mutex_unlock(&m->mu);
+}
+
+static void mirror_publish(struct mirror *m, const struct apl *a)
+{
+	if (a->have_ck)
+		mirror_publish_ck(m, &a->ck);
+}
+
+/* After every batch of a run: writers held at journal_max see progress
+ * at once, and a long run does not let the lease expire. */
+static void mirror_on_ckpt(void *arg, const struct jnl_ckpt *ck)
+{
+	struct mirror_run *r = arg;
+
+	mirror_publish_ck(r->m, ck);
+	mirror_lease_renew(r->m, &r->ls);
 }
 
 /* A run failed: decide between retrying and DAMAGED. */
@@ -186,6 +270,7 @@ static void mirror_run_once(struct mirror *m, struct mirror_run *r)
 	struct apl_conf conf = {
 		.url = m->conf.url, .node = m->conf.node,
 		.timeout_ms = m->conf.timeout_ms, .cancel = &m->cancel,
+		.on_ckpt = mirror_on_ckpt, .on_ckpt_arg = r,
 	};
 	int rc = 0;
 
@@ -225,7 +310,10 @@ static bool mirror_due(struct mirror *m, struct mirror_run *r, bool first,
 
 	*leave = false;
 	*wait_ms = 1000;
-	if (st == MIRROR_DAMAGED || !m->conf.apply) {
+	if (atomic_load(&m->lease_lost) && st != MIRROR_LEASE_LOST)
+		atomic_store(&m->state, st = MIRROR_LEASE_LOST);
+	if (st == MIRROR_DAMAGED || st == MIRROR_LEASE_LOST ||
+	    !m->conf.apply) {
 		*leave = m->quit;
 		return false;
 	}
@@ -251,9 +339,8 @@ static bool mirror_due(struct mirror *m, struct mirror_run *r, bool first,
 	/* The last run ended short of the target: the journal's listing
 	 * lagged; do not spin on it. */
 	if (!first && m->have_pos && m->pos.seq == last_seq &&
-	    r->retry_at_ms + MIRROR_NO_PROGRESS_MS > now) {
-		*wait_ms = MIRROR_NO_PROGRESS_MS;
-		r->retry_at_ms = now + MIRROR_NO_PROGRESS_MS;
+	    now < r->noprogress_until_ms) {
+		*wait_ms = r->noprogress_until_ms - now;
 		return false;
 	}
 	return true;
@@ -273,73 +360,10 @@ static void mirror_wait(struct mirror *m, uint64_t ms)
 	pthread_cond_timedwait(&m->cv, &m->mu, &ts);
 }
 
-/* ---- the lease (replica/lease.c, rule L1) ---- */
-
-struct mirror_lease {
-	struct jstore js;	/* a connection of its own */
-	bool open;
-	bool lost;		/* another holder took it */
-	uint64_t next_ms;
-};
-
-static void mirror_lease_renew(struct mirror *m, struct mirror_lease *ls)
-{
-	char err[JSTORE_ERR_MAX];
-	struct lease me;
-	int rc = 0;
-
-	if (mono_ms() < ls->next_ms)
-		return;
-	ls->next_ms = mono_ms() + LEASE_RENEW_S * 1000u;
-	if (!ls->open) {
-		rc = jstore_open(&ls->js, m->conf.url, m->conf.node,
-				 m->conf.timeout_ms, err, sizeof(err));
-		ls->open = !rc;
-	}
-	if (!rc) {
-		lease_self(&me, "ofsrep", m->conf.mountpoint);
-		rc = lease_take(&ls->js, &me, err, sizeof(err));
-	}
-	if (rc == -EBUSY) {
-		if (!ls->lost)
-			syslog(LOG_CRIT, "journal lease of node %" PRIu32
-			       " taken over: %s; this mount no longer owns "
-			       "its journal", m->conf.node, err);
-		ls->lost = true;
-		return;
-	}
-	if (rc) {
-		syslog(LOG_WARNING, "journal lease of node %" PRIu32 ": %s; "
-		       "retrying in 1 s", m->conf.node, err);
-		if (ls->open)
-			jstore_close(&ls->js);
-		ls->open = false;
-		ls->next_ms = mono_ms() + 1000;
-		return;
-	}
-	if (ls->lost)
-		syslog(LOG_NOTICE, "journal lease of node %" PRIu32 " held "
-		       "again", m->conf.node);
-	ls->lost = false;
-}
-
-static void mirror_lease_drop(struct mirror *m, struct mirror_lease *ls)
-{
-	char err[JSTORE_ERR_MAX];
-
-	if (ls->open && !ls->lost && lease_drop(&ls->js, err, sizeof(err)))
-		syslog(LOG_WARNING, "journal lease of node %" PRIu32 ": %s "
-		       "(it expires by itself)", m->conf.node, err);
-	if (ls->open)
-		jstore_close(&ls->js);
-	ls->open = false;
-}
-
 static void *mirror_thread(void *arg)
 {
 	struct mirror *m = arg;
 	struct mirror_run *r = calloc(1, sizeof(*r));
-	struct mirror_lease ls = { .open = false };
 	uint64_t last_seq = UINT64_MAX;
 	uint64_t wait_ms;
 	bool first = true;
@@ -350,10 +374,11 @@ static void *mirror_thread(void *arg)
 		atomic_store(&m->state, MIRROR_STOPPED);
 		return NULL;
 	}
+	r->m = m;
 	pthread_mutex_lock(&m->mu);
 	for (;;) {
 		pthread_mutex_unlock(&m->mu);
-		mirror_lease_renew(m, &ls);
+		mirror_lease_renew(m, &r->ls);
 		pthread_mutex_lock(&m->mu);
 		if (!mirror_due(m, r, first, last_seq, &wait_ms, &leave)) {
 			if (leave)
@@ -366,12 +391,15 @@ static void *mirror_thread(void *arg)
 		mirror_run_once(m, r);
 		pthread_mutex_lock(&m->mu);
 		m->last_run_ms = mono_ms();
+		if (m->have_pos && m->pos.seq == last_seq)
+			r->noprogress_until_ms = m->last_run_ms +
+						 MIRROR_NO_PROGRESS_MS;
 		if (atomic_load(&m->state) == MIRROR_IDLE)
 			first = false;
 	}
 	pthread_mutex_unlock(&m->mu);
 	mirror_close_run(r);
-	mirror_lease_drop(m, &ls);
+	mirror_lease_drop(m, &r->ls);
 	free(r);
 	return NULL;
 }

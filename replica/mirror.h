@@ -29,6 +29,7 @@ enum mirror_state {
 	MIRROR_RETRYING,	/* the last run failed; next one after a pause */
 	MIRROR_DAMAGED,		/* the journal or mirror needs ofsrep-fsck */
 	MIRROR_STOPPED,		/* not running */
+	MIRROR_LEASE_LOST,	/* another process took the journal's lease */
 };
 
 /* The applied position: the checkpoint in effect. */
@@ -70,6 +71,7 @@ struct mirror {
 	_Atomic uint64_t runs;
 	_Atomic uint64_t trimmed;	/* segments deleted */
 	atomic_bool cancel;	/* stop the run in progress (deadline) */
+	atomic_bool lease_lost;	/* another process took the lease */
 };
 
 int mirror_start(struct mirror *m, const struct mirror_conf *conf);

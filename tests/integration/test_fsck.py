@@ -225,3 +225,47 @@ def test_mountpoint_from_fstab(journaled, tmp_path):
                           env=dict(os.environ, OFSREP_FSTAB=str(fstab)))
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert "not yet applied" in proc.stdout
+
+
+def test_damage_in_applied_segments_is_trimmed(lab):
+    """Damage before the checkpoint is in records the mirror has applied:
+    -p removes the applied segments (as the daemon's trimming would)
+    instead of quarantining the records after it."""
+    proc = lab.run("mount", extra_env=NOAPPLY)
+    assert proc.returncode == 0
+    big = os.urandom(20 << 20)            # more than one 16 MiB segment
+    (lab.dir / "mnt" / "big").write_bytes(big)
+    lab.umount()
+    assert len(list(jdir(lab).glob("*.seg"))) >= 2
+    assert fsck(lab, "-p").returncode == 1     # replay: ckpt in the last
+    first = sorted(jdir(lab).glob("*.seg"))[0]
+    data = bytearray(first.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    first.write_bytes(bytes(data))
+    restart_b(lab)
+    proc = fsck(lab, "-n")
+    assert proc.returncode == 4 and "applied to the mirror" in proc.stdout
+    proc = fsck(lab, "-p")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Remove the segments before the checkpoint's" in proc.stdout
+    assert not first.exists()
+    assert fsck(lab, "-n").returncode == 0
+    mirror = lab.export_dir("b") / ".ofsrep" / "mirror"
+    assert (mirror / "big").read_bytes() == big
+
+
+def test_unreadable_lease_needs_break_lease(journaled):
+    lab = journaled
+    (jdir(lab) / "lease").write_bytes(b"garbage\n")
+    restart_b(lab)
+    proc = fsck(lab, "-y")
+    assert proc.returncode == 8, proc.stdout + proc.stderr
+    assert "--break-lease" in proc.stdout + proc.stderr
+    # a mount refuses it too
+    proc = lab.run("mount", check=False)
+    assert proc.returncode != 0
+    proc = fsck(lab, "-y", "--break-lease")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert not (jdir(lab) / "lease").exists()
+    assert lab.run("mount").returncode == 0
+    lab.umount()

@@ -210,3 +210,10 @@ def test_journal_lease_keeps_one_owner(lab, tmp_path):
     mount_journal(lab)
     assert os.path.ismount(mnt)
     lab.umount()
+    # a noapply mount leaves applying to the tool, beside it
+    mount_journal(lab, NOAPPLY_OPTS)
+    assert "holder=ofsrep-noapply " in (jdir / "lease").read_text()
+    (lab.dir / "mnt" / "y").write_bytes(b"y")
+    proc = journal_run(lab, "apply", 1)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lab.umount()

@@ -142,3 +142,21 @@ def test_socket_removed_at_unmount(lab):
     assert len(before - after) == 1, (before, after)
     rc, _, proc = status(mnt)
     assert rc == 2 and "not an ofsrep mount" in proc.stderr
+
+
+def test_lease_taken_over_is_broken(mnt):
+    """Another holder's live lease appears under a running mount (a second
+    file server given the same node id): the mount stops applying and
+    `ofsrep status` says broken, naming the lease."""
+    lab = mnt
+    lease = lab.export_dir("b") / ".ofsrep" / "journal" / "1" / "lease"
+    assert "holder=ofsrep " in lease.read_text()
+    fake = ("OFSLEASE 1 holder=ofsrep host=elsewhere pid=1 expires=%d "
+            "mount=/x" % (time.time() + 300)).ljust(255) + "\n"
+    lease.write_text(fake)
+    lab.nas("b", "kill")                # ganesha caches the file
+    lab.nas("b", "start")
+    j = wait_health(lab.path, 2, timeout=40)
+    assert any("lease" in p for p in j["problems"]), j["problems"]
+    assert j["mirror"]["state"] == "lease-lost"
+    assert lease.read_text() == fake     # never taken back silently

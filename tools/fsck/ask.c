@@ -64,7 +64,7 @@ bool fsck_ask(const struct fsck_opts *o, bool preen_safe, const char *fmt,
 	for (;;) {
 		fputs("? <y> ", f);
 		fflush(f);
-		if (!fgets(line, sizeof(line), stdin)) {
+		if (fsck_interrupted || !fgets(line, sizeof(line), stdin)) {
 			fputs("\n(no answer: no)\n", f);
 			return false;
 		}

@@ -97,7 +97,7 @@ static int from_fstab(const char *mnt, char **primary, char **secondary,
 		     o = strtok_r(NULL, ",", &save)) {
 			if (!strncmp(o, "secondary=", 10))
 				*secondary = strdup(o + 10);
-			else if (!strncmp(o, "node=", 5))
+			else if (!strncmp(o, "node=", 5) && !*node)
 				*node = (uint32_t)strtoul(o + 5, NULL, 10);
 		}
 		if (!*secondary) {
@@ -190,6 +190,9 @@ static int parse(int argc, char **argv, struct fsck_opts *o, char **own1,
 	}
 	if (modes > 1)
 		return usage_error("give only one of -n, -y and -p", NULL);
+	if (o->json && o->progress_fd == 0)
+		return usage_error("-C 0 draws on stdout, which --json uses: "
+				   "give -C another fd", NULL);
 	if (o->json && o->mode == ASK_INTERACTIVE)
 		return usage_error("--json asks nobody: add -n, -y or -p",
 				   NULL);
@@ -201,6 +204,8 @@ static int parse(int argc, char **argv, struct fsck_opts *o, char **own1,
 			return usage_error("a MOUNTPOINT comes alone",
 					   argv[optind + 1]);
 		c = from_fstab(argv[optind], own1, own2, &o->node);
+		if (!o->node)
+			o->node = 1;	/* the mount's default node id */
 		o->primary = *own1;
 		o->secondary = *own2;
 		return c;
@@ -248,7 +253,9 @@ int main(int argc, char **argv)
 	if (ex)
 		goto out;
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGINT, on_sigint);
+	/* no SA_RESTART: Ctrl-C at a question ends the wait for an answer */
+	sigaction(SIGINT, &(struct sigaction){ .sa_handler = on_sigint },
+		  NULL);
 	if (list_nodes(&o, &nodes, &n)) {
 		ex = FX_ERROR;
 		goto out;

@@ -138,6 +138,57 @@ static const char *end_word(enum jnl_end_kind k)
 	}
 }
 
+/*
+ * Damage before the checkpoint lies in records the mirror has applied;
+ * the applier never reads them again.  Whole segments below the
+ * checkpoint's may go (as the daemon's trimming does: safe); damage in
+ * the checkpoint's own segment before it stays, reported.  Returns 2 if
+ * the damage is after the checkpoint (quarantine is the caller's), else
+ * as pass1().
+ */
+static int damage_applied(const struct fsck_opts *o, struct journal *j,
+			  const struct jnl_end *e, bool may,
+			  struct fsck_node *r)
+{
+	struct jnl_ckpt ck;
+	unsigned slot;
+	int rc;
+
+	if (jstore_ckpt_load(&j->js, &ck, &slot, j->err, sizeof(j->err)) ||
+	    e->segno > ck.segno ||
+	    (e->segno == ck.segno && e->offset >= ck.offset))
+		return 2;
+	j->err[0] = 0;
+	if (e->segno == ck.segno) {
+		problem(r, "damage_applied", false, "%s: in records the "
+			"mirror has applied (before the checkpoint at seq %"
+			PRIu64 "); left in place", r->describe, ck.seq);
+		r->exit |= FX_UNCORRECTED;
+		return 0;
+	}
+	if (!fsck_ask(o, true, "Node %" PRIu32 ": segment %016" PRIx64 ": %s; "
+		      "every record in it is applied to the mirror.  Remove "
+		      "the segments before the checkpoint's (%016" PRIx64 ")",
+		      r->node, e->segno, r->describe, ck.segno) || !may) {
+		problem(r, "damage_applied", false, "%s", r->describe);
+		r->exit |= FX_UNCORRECTED;
+		return 0;
+	}
+	for (size_t i = 0; i < j->n && j->info[i].segno < ck.segno; i++) {
+		char name[40];
+
+		snprintf(name, sizeof(name), "%016" PRIx64 ".seg",
+			 j->info[i].segno);
+		rc = jstore_file_remove(&j->js, name, j->err, sizeof(j->err));
+		if (rc)
+			return -1;
+	}
+	problem(r, "damage_applied", true, "%s; applied segments removed",
+		r->describe);
+	r->exit |= FX_CORRECTED;
+	return 1;
+}
+
 /* Pass 1: walk; returns 1 if a repair changed the journal (walk again),
  * 0 if nothing to repair, -1 if the node cannot go on. */
 static int pass1(const struct fsck_opts *o, struct journal *j, bool may,
@@ -187,6 +238,9 @@ static int pass1(const struct fsck_opts *o, struct journal *j, bool may,
 		r->exit |= FX_CORRECTED;
 		return 1;
 	case JNL_END_DAMAGED:
+		rc = damage_applied(o, j, e, may, r);
+		if (rc != 2)
+			return rc;
 		if (!fsck_ask(o, false, "Node %" PRIu32 ": record %" PRIu64
 			      " in segment %016" PRIx64 " at offset %" PRIu64
 			      ": %s.  Set it and everything after it aside "
@@ -271,26 +325,43 @@ static void pass23(const struct fsck_opts *o, struct journal *j, bool may,
 	free(a);
 }
 
-static int unlink_lease(struct journal *j)
+/* The journal's lease, on a connection of its own (struct lease_conn):
+ * taken before the journal is read, so nothing a mount writes meanwhile
+ * can be mistaken for a torn tail. */
+struct lease_conn {
+	struct jstore js;
+	char err[JSTORE_ERR_MAX];
+};
+
+static int unlink_lease(struct lease_conn *lc)
 {
-	return lease_drop(&j->js, j->err, sizeof(j->err));
+	return lease_drop(&lc->js, lc->err, sizeof(lc->err));
 }
 
 /* The lease: returns true if the tool may change the journal. */
-static bool take_lease(const struct fsck_opts *o, struct journal *j,
+static bool take_lease(const struct fsck_opts *o, struct lease_conn *lc,
 		       struct fsck_node *r, bool *held)
 {
 	struct lease cur, me;
 	char who[320];
-	int rc = lease_read(&j->js, &cur, j->err, sizeof(j->err));
+	int rc = lease_read(&lc->js, &cur, lc->err, sizeof(lc->err));
 	bool busy = !rc && !lease_mine(&cur) && lease_live(&cur);
 
 	*held = false;
-	if (rc == -EUCLEAN && !o->break_lease && o->mode != ASK_NO) {
-		problem(r, "lease", false, "%s (--break-lease replaces it)",
-			j->err);
-		r->exit |= FX_ERROR;
-		return false;
+	if (rc == -EUCLEAN && o->mode != ASK_NO) {
+		if (!o->break_lease) {
+			problem(r, "lease", false, "%s (--break-lease "
+				"replaces it)", lc->err);
+			r->exit |= FX_ERROR;
+			return false;
+		}
+		fsck_say(o, "Node %" PRIu32 ": replacing an unreadable "
+			 "lease\n", r->node);
+		if (unlink_lease(lc)) {
+			problem(r, "lease", false, "%s", lc->err);
+			r->exit |= FX_ERROR;
+			return false;
+		}
 	}
 	if (busy) {
 		lease_describe(&cur, who, sizeof(who));
@@ -308,15 +379,18 @@ static bool take_lease(const struct fsck_opts *o, struct journal *j,
 		}
 		fsck_say(o, "Node %" PRIu32 ": breaking the lease of %s\n",
 			 r->node, who);
-		if (unlink_lease(j))
+		if (unlink_lease(lc)) {
+			problem(r, "lease", false, "%s", lc->err);
+			r->exit |= FX_ERROR;
 			return false;
+		}
 	}
 	if (o->mode == ASK_NO)
 		return false;
 	lease_self(&me, "ofsrep-fsck", NULL);
-	rc = lease_take(&j->js, &me, j->err, sizeof(j->err));
+	rc = lease_take(&lc->js, &me, lc->err, sizeof(lc->err));
 	if (rc) {
-		problem(r, "lease", false, "%s", j->err);
+		problem(r, "lease", false, "%s", lc->err);
 		r->exit |= FX_ERROR;
 		return false;
 	}
@@ -328,6 +402,7 @@ int fsck_node(const struct fsck_opts *o, uint32_t node, struct fsck_node *r)
 {
 	struct opts jo = { .url = o->secondary, .node = node,
 			   .timeout_ms = o->timeout_ms };
+	struct lease_conn lc;
 	struct journal j;
 	bool held = false;
 	bool may;
@@ -337,13 +412,19 @@ int fsck_node(const struct fsck_opts *o, uint32_t node, struct fsck_node *r)
 	memset(r, 0, sizeof(*r));
 	r->node = node;
 	r->end = "clean";
+	rc = jstore_open(&lc.js, o->secondary, node, o->timeout_ms, lc.err,
+			 sizeof(lc.err));
+	if (rc) {
+		problem(r, "error", false, "%s", lc.err);
+		return r->exit |= FX_ERROR;
+	}
+	may = take_lease(o, &lc, r, &held);
+	if (r->exit & FX_ERROR) {
+		jstore_close(&lc.js);
+		return r->exit;
+	}
 	rc = journal_open(&j, &jo, false);
 	if (!rc) {
-		may = take_lease(o, &j, r, &held);
-		if (r->exit & FX_ERROR) {
-			journal_close(&j);
-			return r->exit;
-		}
 		fsck_say(o, "Node %" PRIu32 ": pass 1: checking the journal's "
 			 "segments and records\n", node);
 		/* A repair changes the journal: read it again and re-check,
@@ -367,13 +448,14 @@ int fsck_node(const struct fsck_opts *o, uint32_t node, struct fsck_node *r)
 			problem(r, "error", false, "%s", j.err);
 			r->exit |= FX_ERROR;
 		}
-		if (held && !j.js.broken)
-			unlink_lease(&j);
 	} else {
 		problem(r, "error", false, "%s", j.err);
 		r->exit |= FX_ERROR;
 	}
 	journal_close(&j);
+	if (held && !lc.js.broken)
+		unlink_lease(&lc);
+	jstore_close(&lc.js);
 	if (fsck_interrupted)
 		r->exit |= FX_CANCELLED;
 	return r->exit;
