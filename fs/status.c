@@ -24,7 +24,8 @@
  *    "health":"healthy"|"degraded"|"broken", "problems":[STR...],
  *    "failback":null, "last_failover":null, "resync":null,
  *    "exports":[
- *      {"role":"primary", "url":STR, "state":"up"|"down",
+ *      {"role":"primary", "url":STR,
+ *       "state":"up"|"unresponsive"|"down",
  *       "connections":N, "connections_up":N, "down_for_s":F|null,
  *       "last_error":STR|null},
  *      {"role":"secondary", "url":STR|null,
@@ -61,6 +62,7 @@ struct report {
 	const char *problems[MAX_PROBLEMS];
 	unsigned nproblems;
 	int conns_up;
+	bool answering;
 	const char *primary_err;
 	const char *secondary_state;
 	const char *mirror_state;
@@ -90,9 +92,17 @@ static void assess(struct fs_ctx *fs, struct report *r)
 		if (p->conns[i].last_error[0] && !r->primary_err)
 			r->primary_err = p->conns[i].last_error;
 	}
+	/* Answering: a successful reply within the RPC timeout plus a
+	 * heartbeat (replica/export.c HEARTBEAT); a TCP connection alone
+	 * proves nothing (a stopped server's kernel still accepts). */
+	r->answering = r->conns_up && ev_now_ms() < p->last_ok_ms +
+		       (uint64_t)fs->opts.timeout_ms + 2000;
 	if (!r->conns_up)
 		problem(r, 2, "primary: no connection; I/O waits for it "
 			"(no failover yet)");
+	else if (!r->answering)
+		problem(r, 2, "primary: does not answer (hung or cut off); "
+			"I/O waits for it (no failover yet)");
 	r->secondary_state = !fs->journaling ? "unused" :
 			     fs->jw.failures ? "failing" : "up";
 	if (fs->journaling && fs->jw.failures)
@@ -207,8 +217,8 @@ static void status_json(struct fs_ctx *fs, const struct report *r,
 	    "\"exports\":[{\"role\":\"primary\",\"url\":");
 	json_str(o, p->url_text);
 	put(o, ",\"state\":\"%s\",\"connections\":%d,\"connections_up\":%d,"
-	    "\"down_for_s\":", r->conns_up ? "up" : "down", p->nconns,
-	    r->conns_up);
+	    "\"down_for_s\":", r->answering ? "up" : r->conns_up ?
+	    "unresponsive" : "down", p->nconns, r->conns_up);
 	if (r->conns_up || !p->down_since_ms)
 		put(o, "null");
 	else
@@ -265,8 +275,8 @@ static void status_text(struct fs_ctx *fs, const struct report *r,
 	for (unsigned i = 0; i < r->nproblems; i++)
 		put(o, "  ! %s\n", r->problems[i]);
 	put(o, "%-10s %-8s %s\n", "ROLE", "STATE", "EXPORT / DETAIL");
-	put(o, "%-10s %-8s %s\n", "primary", r->conns_up ? "up" : "down",
-	    p->url_text);
+	put(o, "%-10s %-8s %s\n", "primary", r->answering ? "up" :
+	    r->conns_up ? "hung" : "down", p->url_text);
 	put(o, "%-10s %-8s %d of %d connections up%s%s\n", "", "",
 	    r->conns_up, p->nconns, r->primary_err ? "; last error: " : "",
 	    r->primary_err ? r->primary_err : "");

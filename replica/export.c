@@ -14,6 +14,14 @@
  *     UP --(any request TIMEOUT or ERROR status)---------> FAILED
  *     FAILED --(pump: cancel polls, destroy context)-----> DOWN
  *
+ * HEARTBEAT.  A connection UP with nothing in flight for HEARTBEAT_MS
+ * sends an NFS NULL; its timeout (the RPC timeout) or error fails the
+ * connection like a request's would.  So a hung server (SIGSTOP, network
+ * cut) is noticed within HEARTBEAT_MS + rpc_timeout even when idle, and
+ * exp->last_ok_ms (every successful answer) tells `ofsrep status` whether
+ * the export answers, not only whether a TCP connection exists (the
+ * kernel of a stopped server still completes handshakes).
+ *
  * Why a timeout fails the whole connection: after a timeout of a partly
  * sent request the TCP stream is unusable (lab-facts), so the context is
  * dropped and a fresh one made.  Contexts are destroyed only from the pump,
@@ -41,6 +49,7 @@
 #define BACKOFF_MIN_MS		100
 #define BACKOFF_MAX_MS		1000
 #define JUKEBOX_DELAY_MS	100	/* server said "busy, try later" */
+#define HEARTBEAT_MS		1000
 
 static void conn_arm(struct rep_conn *c);
 
@@ -244,6 +253,7 @@ int rep_export_probe(struct rep_export *exp, int timeout_ms, char *err,
 	    probe_wait_for(rpc, &w, timeout_ms))
 		return probe_fail(exp, rpc, "NFSv3", &w, err, errlen);
 	rpc_destroy_context(rpc);
+	exp->last_ok_ms = ev_now_ms();	/* it answered just now */
 	return 0;
 }
 
@@ -301,8 +311,12 @@ static void req_rpc_cb(struct rpc_context *rpc, int status, void *data,
 	struct rep_req *req = priv;
 	struct rep_conn *c = req->conn;
 
-	if (c)
+	if (c) {
 		c->inflight--;
+		c->idle_since_ms = ev_now_ms();
+		if (status == RPC_STATUS_SUCCESS)
+			c->exp->last_ok_ms = c->idle_since_ms;
+	}
 	/* Every NFSv3 result starts with its nfsstat3.  JUKEBOX means the
 	 * server is temporarily unable (e.g. recalling a file from tape, or
 	 * ganesha's FSAL saying "delay"): re-send after a pause, as the NFS
@@ -401,6 +415,8 @@ static void conn_connect_cb(struct rpc_context *rpc, int status, void *data,
 	if (status == RPC_STATUS_SUCCESS) {
 		c->state = REP_CONN_UP;
 		c->backoff_ms = 0;
+		c->idle_since_ms = ev_now_ms();
+		c->ping_out = false;
 		return;
 	}
 	conn_fail(c, data ? (char *)data : "connect failed");
@@ -521,6 +537,32 @@ static void export_wake_delayed(struct rep_export *exp, uint64_t now)
 	}
 }
 
+static void ping_cb(struct rpc_context *rpc, int status, void *data,
+		    void *priv)
+{
+	struct rep_conn *c = priv;
+
+	c->ping_out = false;
+	c->idle_since_ms = ev_now_ms();
+	if (status == RPC_STATUS_SUCCESS)
+		c->exp->last_ok_ms = c->idle_since_ms;
+	else if (status != RPC_STATUS_CANCEL)
+		conn_fail(c, status == RPC_STATUS_TIMEOUT ?
+			  "heartbeat (NFS NULL) timed out" :
+			  data ? (char *)data : "heartbeat failed");
+}
+
+/* HEARTBEAT (top of file). */
+static void conn_heartbeat(struct rep_conn *c, uint64_t now)
+{
+	if (c->inflight || c->ping_out ||
+	    now < c->idle_since_ms + HEARTBEAT_MS)
+		return;
+	c->idle_since_ms = now;
+	if (rpc_nfs3_null_async(c->rpc, ping_cb, c) == 0)
+		c->ping_out = true;
+}
+
 void rep_export_pump(struct rep_export *exp)
 {
 	uint64_t now = ev_now_ms();
@@ -533,6 +575,7 @@ void rep_export_pump(struct rep_export *exp)
 		struct rep_conn *c = &exp->conns[i];
 
 		if (c->state == REP_CONN_UP) {
+			conn_heartbeat(c, now);
 			if (rpc_service(c->rpc, rpc_which_events(c->rpc) &
 					POLLOUT) < 0)
 				conn_fail(c, rpc_get_error(c->rpc));

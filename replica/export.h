@@ -55,6 +55,8 @@ struct rep_conn {
 	unsigned backoff_ms;
 	int index;
 	char last_error[160];
+	uint64_t idle_since_ms;		/* last answer, or UP since */
+	bool ping_out;			/* a heartbeat NULL is in flight */
 };
 
 struct rep_export {
@@ -73,6 +75,7 @@ struct rep_export {
 	int timeout_ms;			/* per-RPC timeout */
 	struct ev_loop *loop;
 	bool up;			/* any connection UP (for logging) */
+	uint64_t last_ok_ms;		/* last successful answer of any call */
 	uint64_t down_since_ms;
 	uint32_t rtmax;			/* server's max READ size */
 	uint32_t wtmax;			/* server's max WRITE size */

@@ -160,3 +160,24 @@ def test_lease_taken_over_is_broken(mnt):
     assert any("lease" in p for p in j["problems"]), j["problems"]
     assert j["mirror"]["state"] == "lease-lost"
     assert lease.read_text() == fake     # never taken back silently
+
+
+def test_hung_primary_is_noticed_while_idle(mnt):
+    """NAS a stopped (SIGSTOP) while nothing is in flight: the heartbeat
+    (NFS NULL, replica/export.c) times out and `ofsrep status` says the
+    primary does not answer, without any application I/O; after SIGCONT
+    it is healthy again."""
+    lab = mnt
+    wait_health(lab.path, 0)
+    lab.nas("a", "stop")
+    try:
+        t0 = time.monotonic()
+        j = wait_health(lab.path, 2, timeout=30)
+        noticed = time.monotonic() - t0
+        pri = [e for e in j["exports"] if e["role"] == "primary"][0]
+        assert pri["state"] in ("unresponsive", "down"), pri
+    finally:
+        lab.nas("a", "cont")
+    wait_health(lab.path, 0, timeout=30)
+    # rpc_timeout 5 s + heartbeat 1 s + status slack 2 s
+    print("\nhung primary noticed after %.1f s with no I/O" % noticed)
