@@ -3,7 +3,9 @@
  * replica/jstore.h: synchronous access to one node's journal directory
  * on an export, over libnfs's high-level API (each call is a libnfs async
  * call driven to completion under a deadline; jstore.c says why not
- * libnfs's own synchronous functions).
+ * libnfs's own synchronous functions).  jstore.c: the calls, segments,
+ * listing; jstore_files.c: the checkpoint and other small files;
+ * jstore_admin.c: ofsrep-fsck's repairs.
  *
  * Where the journal lives (the <journal dir> of journal/format.h):
  *

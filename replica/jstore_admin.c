@@ -64,7 +64,7 @@ int jstore_quarantine_dir(struct jstore *js, const char *name, char *out,
 int jstore_seg_move(struct jstore *js, uint64_t segno, const char *dir,
 		    char *err, size_t errlen)
 {
-	char from[JSTORE_PATH_MAX], to[JSTORE_PATH_MAX];
+	char from[JSTORE_PATH_MAX], to[512];
 	struct jstore_call *c;
 	int rc;
 

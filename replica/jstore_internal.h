@@ -41,6 +41,8 @@ int jstore_mkdir_one(struct jstore *js, const char *path, char *err,
 int jstore_fh_open(struct jstore *js, const char *path, int flags,
 		   struct nfsfh **fh);
 void jstore_fh_close(struct jstore *js, struct nfsfh *fh);
+int jstore_fh_pread(struct jstore *js, struct nfsfh *fh, uint64_t offset,
+		    uint8_t *buf, size_t len);
 int jstore_pwrite_all(struct jstore *js, struct nfsfh *fh, const char *path,
 		      uint64_t offset, const uint8_t *data, size_t len,
 		      char *err, size_t errlen);

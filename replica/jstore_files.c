@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * replica/jstore_files.c: the small files in a node's journal directory,
+ * on replica/jstore.c's calls: the applier's checkpoint (applied.ckpt, two
+ * 64-byte slots, journal/format.h CHECKPOINT) and any other whole small
+ * file (the lease, replica/lease.c).  Every write is FILE_SYNC.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+
+#include <nfsc/libnfs.h>
+
+#include "replica/jstore.h"
+#include "replica/jstore_internal.h"
+
+/* ---- checkpoint ---- */
+
+static void jstore_ckpt_path(const struct jstore *js, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/" JSTORE_CKPT_NAME, js->dir);
+}
+
+/*
+ * The raw checkpoint file: up to JSTORE_CKPT_FILE_SIZE bytes into buf,
+ * *len of them.  -ENOENT if there is none.
+ */
+int jstore_ckpt_read(struct jstore *js, uint8_t *buf, size_t *len,
+		     char *err, size_t errlen)
+{
+	return jstore_file_read(js, JSTORE_CKPT_NAME, buf,
+				JSTORE_CKPT_FILE_SIZE, len, err, errlen);
+}
+
+/* ---- small files in the journal directory (checkpoint, lease) ---- */
+
+static int jstore_ckpt_open(struct jstore *js, const char *path,
+			    struct nfsfh **fh);
+
+/* Read up to cap bytes of <dir>/name into buf.  -ENOENT if missing. */
+int jstore_file_read(struct jstore *js, const char *name, uint8_t *buf,
+		     size_t cap, size_t *len, char *err, size_t errlen)
+{
+	char path[JSTORE_PATH_MAX];
+	struct nfsfh *fh;
+	int n;
+
+	*len = 0;
+	snprintf(path, sizeof(path), "%s/%s", js->dir, name);
+	n = jstore_usable(js, "open", path, err, errlen);
+	if (n)
+		return n;
+	n = jstore_fh_open(js, path, O_RDONLY, &fh);
+	if (n)
+		return jstore_fail(js, n, "open", path, err, errlen);
+	do {
+		n = jstore_fh_pread(js, fh, *len, buf + *len, cap - *len);
+		*len += n > 0 ? (size_t)n : 0;
+	} while (n > 0 && *len < cap);
+	jstore_fh_close(js, fh);
+	return n < 0 ? jstore_fail(js, n, "read", path, err, errlen) : 0;
+}
+
+/* Write data at offset of <dir>/name (created 0600 if missing), FILE_SYNC:
+ * one WRITE for up to wtmax bytes. */
+static int jstore_file_write_at(struct jstore *js, const char *name,
+				uint64_t offset, const uint8_t *data,
+				size_t len, char *err, size_t errlen)
+{
+	char path[JSTORE_PATH_MAX];
+	struct nfsfh *fh;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", js->dir, name);
+	rc = jstore_usable(js, "open", path, err, errlen);
+	if (rc)
+		return rc;
+	rc = jstore_ckpt_open(js, path, &fh);
+	if (rc)
+		return jstore_fail(js, rc, "open", path, err, errlen);
+	rc = jstore_pwrite_all(js, fh, path, offset, data, len, err, errlen);
+	jstore_fh_close(js, fh);
+	return rc;
+}
+
+/* Write data at offset 0 of <dir>/name.  The caller keeps the length
+ * fixed, so nothing is left over from a longer version. */
+int jstore_file_write(struct jstore *js, const char *name,
+		      const uint8_t *data, size_t len, char *err,
+		      size_t errlen)
+{
+	return jstore_file_write_at(js, name, 0, data, len, err, errlen);
+}
+
+/* Remove <dir>/name; 0 if it was not there. */
+int jstore_file_remove(struct jstore *js, const char *name, char *err,
+		       size_t errlen)
+{
+	char path[JSTORE_PATH_MAX];
+	struct jstore_call *c = jstore_call(js, NULL, 0);
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", js->dir, name);
+	rc = jstore_usable(js, "remove", path, err, errlen);
+	if (rc)
+		return rc;
+	rc = jstore_wait(js, nfs_unlink_async(js->nfs, path, jstore_cb, c));
+	if (rc == -ENOENT)
+		return 0;
+	return rc < 0 ? jstore_fail(js, rc, "remove", path, err, errlen) : 0;
+}
+
+/*
+ * The valid checkpoint slot with the larger (epoch, seq) (jnl_ckpt_pick),
+ * in *ck, its slot in *slot.  -ENOENT if there is no file or no valid
+ * slot; -EPROTO if a slot is of an unknown version and none is valid.
+ */
+int jstore_ckpt_load(struct jstore *js, struct jnl_ckpt *ck, unsigned *slot,
+		     char *err, size_t errlen)
+{
+	uint8_t buf[JSTORE_CKPT_FILE_SIZE];
+	char path[JSTORE_PATH_MAX];
+	size_t len;
+	int rc = jstore_ckpt_read(js, buf, &len, err, errlen);
+
+	if (rc)
+		return rc;
+	rc = jnl_ckpt_pick(buf, len, ck, slot);
+	if (rc) {
+		jstore_ckpt_path(js, path, sizeof(path));
+		snprintf(err, errlen, "%s: %s: %s", js->url, path,
+			 rc == -EPROTO ? "checkpoint of an unknown version "
+			 "(written by a newer ofsrep)" :
+			 "no valid checkpoint slot");
+	}
+	return rc;
+}
+
+/* Open the checkpoint file for O_SYNC writes, creating it if missing. */
+static int jstore_ckpt_open(struct jstore *js, const char *path,
+			    struct nfsfh **fh)
+{
+	int rc = jstore_fh_open(js, path, O_WRONLY | O_SYNC, fh);
+
+	if (rc == -ENOENT)
+		rc = jstore_fh_open(js, path,
+				    O_CREAT | O_EXCL | O_WRONLY | O_SYNC, fh);
+	return rc;
+}
+
+/*
+ * Encode *ck (which sets ck->cksum) and write it to slot (0 or 1) with
+ * one 64-byte FILE_SYNC WRITE, so a torn write loses this slot only.
+ * The caller alternates slots.  Returns 0, -EINVAL for a bad slot, -errno.
+ */
+int jstore_ckpt_store(struct jstore *js, unsigned slot, struct jnl_ckpt *ck,
+		      char *err, size_t errlen)
+{
+	uint8_t buf[JNL_CKPT_SIZE];
+	char path[JSTORE_PATH_MAX];
+
+	if (slot >= JNL_CKPT_SLOTS) {
+		jstore_ckpt_path(js, path, sizeof(path));
+		snprintf(err, errlen, "%s: %s: no checkpoint slot %u",
+			 js->url, path, slot);
+		return -EINVAL;
+	}
+	jnl_ckpt_encode(ck, buf);
+	return jstore_file_write_at(js, JSTORE_CKPT_NAME,
+				    (uint64_t)slot * JNL_CKPT_SIZE, buf,
+				    sizeof(buf), err, errlen);
+}
