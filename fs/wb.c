@@ -29,6 +29,12 @@
  *   - at once, in the background, when a WRITE reply shows a verifier
  *     other than the oldest retained chunk's (the server restarted).
  *
+ * Journal modes: a WRITE's journal record goes out when the request
+ * arrives, alongside the primary WRITE, and the reply waits for both
+ * (fs/wb_journal.c, which also repairs the journal when the primary
+ * refuses the write).  Mode full sends FILE_SYNC WRITEs and retains
+ * nothing: there is nothing a server restart could lose.
+ *
  * Failures: a lost connection is not a failure (the call is re-sent).  An
  * NFS error on COMMIT or on a re-send is reported to the waiters (fsync
  * gets it); the chunks stay retained for the next round, except on ESTALE
