@@ -197,6 +197,7 @@ uint64_t fsj_fid(struct fs_ctx *fs, struct ino *ino);
 void fsj_bind(struct fs_ctx *fs, struct ino *dir, const char *name,
 	      struct ino *ino);
 void fsj_commit(struct fs_op *op, void (*ack)(struct fs_op *op));
+int fs_getattr_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb);
 
 /* ctl.c, status.c, status_cli.c: `ofsrep status` */
 #define FS_CTL_DIR "/run/ofsrep"

@@ -125,7 +125,9 @@ void fs_op_forget_multi(fuse_req_t req, size_t count,
 static void setattr_record(struct fs_op *op, const struct stat *st);
 static void setattr_reply(struct fs_op *op);
 
-static int getattr_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
+/* GETATTR of op->ino; also the mtime read-backs (ops_file.c release,
+ * wb_journal.c repair). */
+int fs_getattr_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 {
 	GETATTR3args a = { .object = ino_fh3(OP_OF(r)->ino) };
 
@@ -167,7 +169,7 @@ static void getattr_done(struct rep_req *r, void *data)
 
 void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs_op *op = op_new(req, ino_of(req, ino), getattr_send,
+	struct fs_op *op = op_new(req, ino_of(req, ino), fs_getattr_send,
 				  getattr_done);
 
 	if (op)
@@ -282,7 +284,7 @@ static void setattr_done(struct rep_req *r, void *data)
 		/* No attributes to journal concrete times from: fetch them
 		 * (the record is made from the GETATTR answer). */
 		op->step = 1;
-		op_chain(op, getattr_send, getattr_done);
+		op_chain(op, fs_getattr_send, getattr_done);
 		return;
 	}
 	fs_fattr_to_stat(&after->post_op_attr_u.attributes, &op->e.attr);

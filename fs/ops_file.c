@@ -419,14 +419,6 @@ static void release_mtime_fail(struct rep_req *r, int err)
 	release_mtime_end((struct fs_op *)r);
 }
 
-static int release_getattr_send(struct rep_req *r, struct rpc_context *rpc,
-				rpc_cb cb)
-{
-	GETATTR3args a = { .object = ino_fh3(((struct fs_op *)r)->ino) };
-
-	return rpc_nfs3_getattr_async(rpc, cb, &a, r);
-}
-
 static void release_last(struct fs_op *op)
 {
 	struct ino *ino = op->ino;
@@ -439,7 +431,7 @@ static void release_last(struct fs_op *op)
 	ino->pins++;		/* until the GETATTR is answered */
 	op->fs->mtime_pending++;
 	op->rr.fail = release_mtime_fail;
-	op_chain(op, release_getattr_send, release_mtime_done);
+	op_chain(op, fs_getattr_send, release_mtime_done);
 }
 
 void fs_op_release(fuse_req_t req, fuse_ino_t nodeid,

@@ -172,14 +172,6 @@ static void repair_read_done(struct rep_req *r, void *data)
 	repair_journal(op);
 }
 
-static int repair_getattr_send(struct rep_req *r, struct rpc_context *rpc,
-			       rpc_cb cb)
-{
-	GETATTR3args a = { .object = ino_fh3(OP_OF(r)->ino) };
-
-	return rpc_nfs3_getattr_async(rpc, cb, &a, r);
-}
-
 static void repair_getattr_done(struct rep_req *r, void *data)
 {
 	struct fs_op *op = OP_OF(r);
@@ -215,5 +207,5 @@ static void wbj_finish(struct fs_op *op)
 	       "primary holds in its place", op->fs->primary.url_text,
 	       strerror(op->wj_err));
 	op->rr.fail = repair_fail;
-	op_chain(op, repair_getattr_send, repair_getattr_done);
+	op_chain(op, fs_getattr_send, repair_getattr_done);
 }

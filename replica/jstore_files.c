@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include <nfsc/libnfs.h>
@@ -34,8 +35,25 @@ int jstore_ckpt_read(struct jstore *js, uint8_t *buf, size_t *len,
 
 /* ---- small files in the journal directory (checkpoint, lease) ---- */
 
-static int jstore_ckpt_open(struct jstore *js, const char *path,
-			    struct nfsfh **fh);
+/* Open <dir>/name (its path in path[JSTORE_PATH_MAX]) to read, or to
+ * write with O_SYNC, creating it (0600) if missing. */
+static int jstore_file_open(struct jstore *js, const char *name, bool write,
+			    char *path, struct nfsfh **fh, char *err,
+			    size_t errlen)
+{
+	int rc;
+
+	snprintf(path, JSTORE_PATH_MAX, "%s/%s", js->dir, name);
+	rc = jstore_usable(js, "open", path, err, errlen);
+	if (rc)
+		return rc;
+	rc = jstore_fh_open(js, path, write ? O_WRONLY | O_SYNC : O_RDONLY,
+			    fh);
+	if (rc == -ENOENT && write)
+		rc = jstore_fh_open(js, path,
+				    O_CREAT | O_EXCL | O_WRONLY | O_SYNC, fh);
+	return rc ? jstore_fail(js, rc, "open", path, err, errlen) : 0;
+}
 
 /* Read up to cap bytes of <dir>/name into buf.  -ENOENT if missing. */
 int jstore_file_read(struct jstore *js, const char *name, uint8_t *buf,
@@ -46,13 +64,9 @@ int jstore_file_read(struct jstore *js, const char *name, uint8_t *buf,
 	int n;
 
 	*len = 0;
-	snprintf(path, sizeof(path), "%s/%s", js->dir, name);
-	n = jstore_usable(js, "open", path, err, errlen);
+	n = jstore_file_open(js, name, false, path, &fh, err, errlen);
 	if (n)
 		return n;
-	n = jstore_fh_open(js, path, O_RDONLY, &fh);
-	if (n)
-		return jstore_fail(js, n, "open", path, err, errlen);
 	do {
 		n = jstore_fh_pread(js, fh, *len, buf + *len, cap - *len);
 		*len += n > 0 ? (size_t)n : 0;
@@ -69,15 +83,10 @@ static int jstore_file_write_at(struct jstore *js, const char *name,
 {
 	char path[JSTORE_PATH_MAX];
 	struct nfsfh *fh;
-	int rc;
+	int rc = jstore_file_open(js, name, true, path, &fh, err, errlen);
 
-	snprintf(path, sizeof(path), "%s/%s", js->dir, name);
-	rc = jstore_usable(js, "open", path, err, errlen);
 	if (rc)
 		return rc;
-	rc = jstore_ckpt_open(js, path, &fh);
-	if (rc)
-		return jstore_fail(js, rc, "open", path, err, errlen);
 	rc = jstore_pwrite_all(js, fh, path, offset, data, len, err, errlen);
 	jstore_fh_close(js, fh);
 	return rc;
@@ -136,17 +145,6 @@ int jstore_ckpt_load(struct jstore *js, struct jnl_ckpt *ck, unsigned *slot,
 	return rc;
 }
 
-/* Open the checkpoint file for O_SYNC writes, creating it if missing. */
-static int jstore_ckpt_open(struct jstore *js, const char *path,
-			    struct nfsfh **fh)
-{
-	int rc = jstore_fh_open(js, path, O_WRONLY | O_SYNC, fh);
-
-	if (rc == -ENOENT)
-		rc = jstore_fh_open(js, path,
-				    O_CREAT | O_EXCL | O_WRONLY | O_SYNC, fh);
-	return rc;
-}
 
 /*
  * Encode *ck (which sets ck->cksum) and write it to slot (0 or 1) with

@@ -109,19 +109,3 @@ void fsck_progress(const struct fsck_opts *o, uint32_t node, int pass,
 	if (write(o->progress_fd, buf, (size_t)n) < 0)
 		return;
 }
-
-void fsck_json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}

@@ -72,12 +72,12 @@ void fsck_progress(const struct fsck_opts *o, uint32_t node, int pass,
 		   uint64_t done, uint64_t total);
 void fsck_say(const struct fsck_opts *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-void fsck_json_str(FILE *f, const char *s);
 /* Set in preen mode when a problem needs an answer preen may not give. */
 extern bool fsck_preen_stopped;
 
 /* node.c */
 int fsck_node(const struct fsck_opts *o, uint32_t node, struct fsck_node *r);
-void fsck_node_json(FILE *f, const struct fsck_node *r);
+void fsck_report_json(const struct fsck_opts *o, int ex,
+		      const struct fsck_node *r, size_t n);
 
 #endif

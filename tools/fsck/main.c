@@ -286,19 +286,8 @@ int main(int argc, char **argv)
 		ex |= FX_CANCELLED;
 		fsck_say(&o, PROG ": interrupted; run it again to finish\n");
 	}
-	if (o.json) {
-		printf("{\"version\":1,\"secondary\":");
-		fsck_json_str(stdout, o.secondary);
-		printf(",\"mode\":\"%s\",\"exit\":%d,\"nodes\":[",
-		       o.mode == ASK_NO ? "n" : o.mode == ASK_YES ? "y" : "p",
-		       ex);
-		for (size_t i = 0; i < n; i++) {
-			if (i)
-				putchar(',');
-			fsck_node_json(stdout, &r[i]);
-		}
-		printf("]}\n");
-	}
+	if (o.json)
+		fsck_report_json(&o, ex, r, n);
 out:
 	free(r);
 	free(nodes);

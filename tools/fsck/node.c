@@ -461,31 +461,49 @@ int fsck_node(const struct fsck_opts *o, uint32_t node, struct fsck_node *r)
 	return r->exit;
 }
 
-void fsck_node_json(FILE *f, const struct fsck_node *r)
+/* One node of the --json report, on stdout (tools/journal/print.c's
+ * json_str escapes the strings). */
+static void node_json(const struct fsck_node *r)
 {
-	fprintf(f, "{\"node\":%" PRIu32 ",\"records\":%" PRIu64
+	printf("{\"node\":%" PRIu32 ",\"records\":%" PRIu64
 		",\"first_seq\":%" PRIu64 ",\"last_seq\":%" PRIu64
 		",\"segments\":%zu,\"epochs\":%u,\"end\":\"%s\","
 		"\"describe\":", r->node, r->records, r->first_seq, r->last_seq,
 		r->segments, r->epochs, r->end);
-	fsck_json_str(f, r->describe);
-	fprintf(f, ",\"checkpoint_seq\":");
+	json_str(r->describe);
+	printf(",\"checkpoint_seq\":");
 	if (r->have_ckpt)
-		fprintf(f, "%" PRIu64, r->ckpt_seq);
+		printf("%" PRIu64, r->ckpt_seq);
 	else
-		fputs("null", f);
-	fprintf(f, ",\"pending\":%" PRIu64 ",\"quarantine\":", r->pending);
+		fputs("null", stdout);
+	printf(",\"pending\":%" PRIu64 ",\"quarantine\":", r->pending);
 	if (r->quarantine[0])
-		fsck_json_str(f, r->quarantine);
+		json_str(r->quarantine);
 	else
-		fputs("null", f);
-	fprintf(f, ",\"exit\":%d,\"problems\":[", r->exit);
+		fputs("null", stdout);
+	printf(",\"exit\":%d,\"problems\":[", r->exit);
 	for (unsigned i = 0; i < r->nproblems; i++) {
-		fprintf(f, "%s{\"kind\":\"%s\",\"fixed\":%s,\"what\":",
+		printf("%s{\"kind\":\"%s\",\"fixed\":%s,\"what\":",
 			i ? "," : "", r->problems[i].kind,
 			r->problems[i].fixed ? "true" : "false");
-		fsck_json_str(f, r->problems[i].what);
-		fputc('}', f);
+		json_str(r->problems[i].what);
+		putchar('}');
 	}
-	fputs("]}", f);
+	fputs("]}", stdout);
+}
+
+/* The --json report (ofsrep-fsck(8) lists its fields). */
+void fsck_report_json(const struct fsck_opts *o, int ex,
+		      const struct fsck_node *r, size_t n)
+{
+	printf("{\"version\":1,\"secondary\":");
+	json_str(o->secondary);
+	printf(",\"mode\":\"%s\",\"exit\":%d,\"nodes\":[",
+	       o->mode == ASK_NO ? "n" : o->mode == ASK_YES ? "y" : "p", ex);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			putchar(',');
+		node_json(&r[i]);
+	}
+	printf("]}\n");
 }
