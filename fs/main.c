@@ -15,6 +15,8 @@
 #include "fs/fs.h"
 #include "replica/lease.h"
 
+#include <xxhash.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -250,6 +252,19 @@ static int fs_take_lease(struct fs_ctx *fs, char *err, size_t errlen)
 	return rc;
 }
 
+/* The spool of this node's journal on this secondary: one file per
+ * (node, secondary URL), so two mounts never share one and a remount
+ * finds what the last one left. */
+static void fs_spool_path(struct fs_ctx *fs, char *buf, size_t size)
+{
+	const char *url = fs->secondary.url_text;
+
+	snprintf(buf, size, "%s/node%d-%016llx.spool",
+		 fs->opts.spool_dir ? fs->opts.spool_dir :
+		 FS_SPOOL_DIR_DEFAULT, fs->opts.node,
+		 (unsigned long long)XXH3_64bits(url, strlen(url)));
+}
+
 static int fs_probe(struct fs_ctx *fs)
 {
 	char err[2048];
@@ -279,8 +294,16 @@ static int fs_probe(struct fs_ctx *fs)
 	}
 	fs->mode = fs->opts.mode;
 	if (fs->mode != FS_MODE_NONE) {
+		char spool[4096];
+		struct jw_spool_conf sc = {
+			.path = spool,
+			.max = (uint64_t)fs->opts.spool_max_mb << 20,
+			.failover_timeout_ms = fs->opts.failover_timeout_ms,
+		};
+
+		fs_spool_path(fs, spool, sizeof(spool));
 		rc = jw_open(&fs->jw, fs->opts.secondary, fs->opts.node,
-			     fs->opts.probe_timeout_ms, &fs->loop, err,
+			     fs->opts.probe_timeout_ms, &sc, &fs->loop, err,
 			     sizeof(err));
 		if (!rc)
 			rc = fs_take_lease(fs, err, sizeof(err));
@@ -408,10 +431,13 @@ out_free_inodes:
 		/* A clean unmount leaves the mirror caught up, if the
 		 * secondary lets it within the bound. */
 		uint64_t durable = jnl_app_durable(&fs.jw.app);
+		/* With the secondary lost there is nothing to wait for. */
+		bool direct = atomic_load(&fs.jw.route) == JW_ROUTE_DIRECT;
 
 		/* the writer first: the lease goes last (mirror_stop) */
 		jw_close(&fs.jw);
-		mirror_stop(&fs.mirror, durable, FS_MIRROR_DRAIN_MS);
+		mirror_stop(&fs.mirror, durable,
+			    direct ? FS_MIRROR_DRAIN_MS : 0);
 	}
 	ino_table_free(&fs.inodes);
 out_exit_loop:

@@ -29,6 +29,16 @@
  *   journal_max=1024    MiB of journal not yet applied to the mirror before
  *       new mutations wait for the applier (bounded journal, never dropped
  *       records).
+ *   spool=/var/lib/ofsrep/spool, spool_max=512  Where journal groups
+ *       wait while the secondary is lost (journal/spool.c), on the file
+ *       server's own disk, and how many MiB before the spool gives up and
+ *       the mirror needs a full resync.  512 MiB covers minutes of a busy
+ *       file server's mutations and stays below journal_max, so the
+ *       drained spool never holds writers at the journal bound.
+ *   failover_timeout=3000  A secondary that leaves a journal write
+ *       unanswered this long is lost (spooling starts); with the
+ *       heartbeat this bounds the freeze a hung or cut NAS causes.  A
+ *       refused or reset connection is lost at once.
  *   readahead=4096      KiB of kernel readahead.  The kernel gives a FUSE
  *       mount 128 KiB, which leaves one NFS READ in flight at a time;
  *       4 MiB keeps several 1 MiB READs going (measured: sequential read
@@ -56,6 +66,9 @@ enum {
 
 static const struct fuse_opt fs_opt_table[] = {
 	OPT("secondary=%s", secondary),
+	OPT("spool=%s", spool_dir),
+	OPT("spool_max=%d", spool_max_mb),
+	OPT("failover_timeout=%d", failover_timeout_ms),
 	OPT("attr_timeout=%lf", attr_timeout),
 	OPT("entry_timeout=%lf", entry_timeout),
 	OPT("negative_timeout=%lf", negative_timeout),
@@ -106,6 +119,12 @@ static void fs_opts_usage(const char *prog)
 	       "wait (1024)\n"
 	       "    -o noapply              do not apply the journal to the "
 	       "mirror here\n"
+	       "    -o spool=DIR            local spool while the secondary is "
+	       "lost\n"
+	       "                            (" FS_SPOOL_DIR_DEFAULT ")\n"
+	       "    -o spool_max=MIB        spool bound, 0 = no spool (512)\n"
+	       "    -o failover_timeout=MS  silence before an export is lost "
+	       "(3000)\n"
 	       "    -o attr_timeout=SEC     attribute cache time (1)\n"
 	       "    -o entry_timeout=SEC    name cache time (1)\n"
 	       "    -o negative_timeout=SEC cache time of misses (0)\n"
@@ -221,6 +240,15 @@ static int fs_opts_validate(struct fs_opts *o)
 	if (o->journal_max_mb < 64 || o->journal_max_mb > 1048576)
 		return fs_opts_bad("-o journal_max= must be from 64 to 1048576 "
 				   "MiB");
+	if (o->spool_max_mb < 0 || o->spool_max_mb > 1048576)
+		return fs_opts_bad("-o spool_max= must be from 0 (no spool) to "
+				   "1048576 MiB");
+	if (o->failover_timeout_ms < 100 || o->failover_timeout_ms > 600000)
+		return fs_opts_bad("-o failover_timeout= must be from 100 to "
+				   "600000 ms");
+	if (o->spool_dir && o->spool_dir[0] != '/')
+		return fs_opts_bad("-o spool= must be an absolute path (a "
+				   "local directory)");
 	if (o->node < 1)
 		return fs_opts_bad("-o node= must be a positive number");
 	if (o->conns < 1 || o->conns > 8)
@@ -268,6 +296,8 @@ int fs_opts_parse(struct fuse_args *args, struct fs_opts *o)
 	o->readahead_kb = 4096;
 	o->node = 1;
 	o->journal_max_mb = 1024;
+	o->spool_max_mb = 512;
+	o->failover_timeout_ms = 3000;
 	if (fuse_opt_parse(args, o, fs_opt_table, fs_opts_proc) == -1)
 		return -1;
 	if (o->show_help) {
@@ -293,4 +323,5 @@ void fs_opts_free(struct fs_opts *o)
 	free(o->mountpoint);
 	free(o->secondary);
 	free(o->mode_name);
+	free(o->spool_dir);
 }

@@ -29,7 +29,12 @@ struct fs_opts {
 	int node;		/* -o node=N: this writer's journal id */
 	int no_apply;		/* -o noapply: leave the mirror to a tool */
 	int journal_max_mb;	/* unapplied journal before writers wait */
+	char *spool_dir;	/* -o spool=DIR: local spool directory */
+	int spool_max_mb;	/* -o spool_max=MIB; 0 = no spool */
+	int failover_timeout_ms; /* an export silent this long is lost */
 };
+
+#define FS_SPOOL_DIR_DEFAULT "/var/lib/ofsrep/spool"
 
 /* When an application's mutation is acknowledged (design-brief promises):
  *   FS_MODE_NONE     primary only (-o primary_only): no replication;

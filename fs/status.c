@@ -65,6 +65,7 @@ struct report {
 	bool answering;
 	const char *primary_err;
 	const char *secondary_state;
+	int route;			/* enum jw_route */
 	const char *mirror_state;
 	bool have_applied;
 	struct mirror_pos applied;
@@ -79,6 +80,47 @@ static void problem(struct report *r, int code, const char *what)
 		r->problems[r->nproblems++] = what;
 	if (code > r->code)
 		r->code = code;
+}
+
+/* The secondary's state is where journal groups go (replica/jw_io.c). */
+static void secondary_assess(struct fs_ctx *fs, struct report *r)
+{
+	int route = atomic_load(&fs->jw.route);
+
+	r->route = route;
+	if (!fs->journaling) {
+		r->secondary_state = "unused";
+		return;
+	}
+	if (fs->jw.failures) {
+		r->secondary_state = "failing";
+		problem(r, 2, route == JW_ROUTE_DIRECT ?
+			"secondary: journal writes fail and there is no spool "
+			"(spool_max=0); mutations wait for it" :
+			"spool: writing the local spool fails; mutations "
+			"wait (is the local disk full?)");
+		return;
+	}
+	switch (route) {
+	case JW_ROUTE_SPOOLING:
+		r->secondary_state = "lost";
+		problem(r, 1, "secondary lost: mutations are kept in the "
+			"local spool until it answers again");
+		break;
+	case JW_ROUTE_DRAINING:
+		r->secondary_state = "resync";
+		problem(r, 1, "secondary back: the spool is being written to "
+			"its journal");
+		break;
+	case JW_ROUTE_DETACHED:
+		r->secondary_state = "stale";
+		problem(r, 1, "secondary stale: the spool overflowed, nothing "
+			"is replicated; the mirror needs a full resync "
+			"(ofsrep-fsck)");
+		break;
+	default:
+		r->secondary_state = "up";
+	}
 }
 
 static void assess(struct fs_ctx *fs, struct report *r)
@@ -103,11 +145,7 @@ static void assess(struct fs_ctx *fs, struct report *r)
 	else if (!r->answering)
 		problem(r, 2, "primary: does not answer (hung or cut off); "
 			"I/O waits for it (no failover yet)");
-	r->secondary_state = !fs->journaling ? "unused" :
-			     fs->jw.failures ? "failing" : "up";
-	if (fs->journaling && fs->jw.failures)
-		problem(r, 2, "secondary: journal writes fail; mutations "
-			"wait for it (no local spool yet)");
+	secondary_assess(fs, r);
 	if (!fs->opts.secondary)
 		problem(r, 1, "no secondary: nothing is replicated "
 			"(primary_only)");
@@ -213,8 +251,15 @@ static void status_json(struct fs_ctx *fs, const struct report *r,
 		put(o, i ? "," : "");
 		json_str(o, r->problems[i]);
 	}
-	put(o, "],\"failback\":null,\"last_failover\":null,\"resync\":null,"
-	    "\"exports\":[{\"role\":\"primary\",\"url\":");
+	put(o, "],\"failback\":null,\"last_failover\":null,\"resync\":");
+	if (r->route == JW_ROUTE_DRAINING)
+		put(o, "{\"target\":\"secondary\",\"source\":\"spool\","
+		    "\"bytes_total\":%" PRIu64 ",\"bytes_left\":%" PRIu64 "}",
+		    atomic_load(&fs->jw.drain_total),
+		    atomic_load(&fs->jw.spool_bytes));
+	else
+		put(o, "null");
+	put(o, ",\"exports\":[{\"role\":\"primary\",\"url\":");
 	json_str(o, p->url_text);
 	put(o, ",\"state\":\"%s\",\"connections\":%d,\"connections_up\":%d,"
 	    "\"down_for_s\":", r->answering ? "up" : r->conns_up ?
@@ -228,7 +273,32 @@ static void status_json(struct fs_ctx *fs, const struct report *r,
 	put(o, "},{\"role\":\"secondary\",\"url\":");
 	json_str(o, fs->opts.secondary ? fs->secondary.url_text : NULL);
 	put(o, ",\"state\":\"%s\",\"failed_writes\":%" PRIu64
-	    ",\"last_error\":", r->secondary_state, fs->jw.failed_groups);
+	    ",\"outages\":%" PRIu64 ",\"lost_for_s\":", r->secondary_state,
+	    fs->jw.failed_groups, atomic_load(&fs->jw.outages));
+	if (r->route == JW_ROUTE_SPOOLING || r->route == JW_ROUTE_DRAINING)
+		put(o, "%.1f", (ev_now_ms() - atomic_load(&fs->jw.lost_at_ms)) /
+		    1000.0);
+	else
+		put(o, "null");
+	put(o, ",\"lost_because\":");
+	if (r->route != JW_ROUTE_DIRECT && fs->jw.started) {
+		pthread_mutex_lock(&fs->jw.mu);
+		json_str(o, fs->jw.route_err);
+		pthread_mutex_unlock(&fs->jw.mu);
+	} else {
+		put(o, "null");
+	}
+	put(o, ",\"spool\":");
+	if (fs->jw.spool_on)
+		put(o, "{\"path\":\"%s\",\"bytes\":%" PRIu64 ",\"max_bytes\":%"
+		    PRIu64 ",\"groups_spooled\":%" PRIu64 ",\"overflowed\":%s}",
+		    fs->jw.spool.path, atomic_load(&fs->jw.spool_bytes),
+		    fs->jw.spool.max_bytes,
+		    atomic_load(&fs->jw.spooled_groups),
+		    r->route == JW_ROUTE_DETACHED ? "true" : "false");
+	else
+		put(o, "null");
+	put(o, ",\"last_error\":");
 	json_str(o, fs->jw.last_err[0] ? fs->jw.last_err : NULL);
 	put(o, ",\"last_error_age_s\":");
 	if (fs->jw.last_failure_ms)
@@ -282,6 +352,15 @@ static void status_text(struct fs_ctx *fs, const struct report *r,
 	    r->primary_err ? r->primary_err : "");
 	put(o, "%-10s %-8s %s\n", "secondary", r->secondary_state,
 	    fs->opts.secondary ? fs->secondary.url_text : "(none)");
+	if (fs->jw.spool_on && (r->route != JW_ROUTE_DIRECT ||
+				atomic_load(&fs->jw.outages)))
+		put(o, "%-10s %-8s spool %s: %.1f MiB of %" PRIu64 " MiB, %"
+		    PRIu64 " groups spooled, %" PRIu64 " outages this mount\n",
+		    "", "", fs->jw.spool.path,
+		    atomic_load(&fs->jw.spool_bytes) / 1048576.0,
+		    fs->jw.spool.max_bytes >> 20,
+		    atomic_load(&fs->jw.spooled_groups),
+		    atomic_load(&fs->jw.outages));
 	if (fs->jw.last_err[0])
 		put(o, "%-10s %-8s last journal write error (%.0f s ago): "
 		    "%s\n", "", "", (ev_now_ms() - fs->jw.last_failure_ms) /

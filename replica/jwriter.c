@@ -19,12 +19,12 @@
  * filling group (it is full while the other is in flight) waits in the
  * blocked list, still in order, and is encoded when a buffer frees up.
  *
- * Failure.  A group write that fails (secondary dead, hung past the
- * timeout, network cut) is retried with the same bytes after a pause,
- * forever: acknowledgements freeze meanwhile (failover is a later layer).
- * A segment created by a failed attempt is replaced on the retry.  The
- * store is reopened before each retry, because jstore marks itself broken
- * after a timeout.
+ * Failure.  Where a group goes when the secondary is lost (the local
+ * spool) and how it comes back is replica/jw_io.c's business, in the I/O
+ * thread.  A job that fails even so (no spool, or the spool's disk fails)
+ * is retried with the same bytes after a pause, forever: acknowledgements
+ * freeze meanwhile.  A segment created by a failed attempt is replaced on
+ * the retry.
  *
  * Start-up (jw_open) follows writer rules W2/W3: read the node's journal
  * to the end, refuse to go on if it is damaged (the operator runs
@@ -158,7 +158,8 @@ static int start_point(struct jwriter *jw, struct jnl_reader *rd,
 }
 
 int jw_open(struct jwriter *jw, const char *url, uint32_t node,
-	    int timeout_ms, struct ev_loop *loop, char *err, size_t errlen)
+	    int timeout_ms, const struct jw_spool_conf *sc,
+	    struct ev_loop *loop, char *err, size_t errlen)
 {
 	struct jw_segs s = { 0 };
 	struct jnl_reader rd;
@@ -171,9 +172,14 @@ int jw_open(struct jwriter *jw, const char *url, uint32_t node,
 	memset(jw, 0, sizeof(*jw));
 	jw->loop = loop;
 	jw->efd = -1;
+	jw->spool.fd = -1;
+	jw->io_timeout_ms = sc && sc->failover_timeout_ms ?
+			    sc->failover_timeout_ms : timeout_ms;
 	rc = jstore_open(&jw->js, url, node, timeout_ms, err, errlen);
 	if (!rc)
 		rc = jstore_mkdir(&jw->js, err, errlen);
+	if (!rc && sc)
+		rc = jw_io_recover(jw, sc->path, sc->max, err, errlen);
 	if (!rc)
 		rc = start_point(jw, &rd, &from, err, errlen);
 	if (!rc)
@@ -224,77 +230,11 @@ int jw_open(struct jwriter *jw, const char *url, uint32_t node,
 		       (unsigned long long)c.first_seq, c.epoch);
 out:
 	segs_free(&s);
-	if (rc)
+	if (rc) {
+		jnl_spool_close(&jw->spool);
 		jstore_close(&jw->js);
+	}
 	return rc;
-}
-
-/* ---- the I/O thread ---- */
-
-static void job_run(struct jwriter *jw, struct jw_job *job)
-{
-	struct jnl_app_write *w = &job->w;
-
-	if (jw->js.broken) {
-		char url[JSTORE_URL_MAX];
-		uint32_t node = jw->js.node;
-		int tmo = jw->js.timeout_ms;
-
-		snprintf(url, sizeof(url), "%s", jw->js.url);
-		jstore_close(&jw->js);
-		job->rc = jstore_open(&jw->js, url, node, tmo, job->err,
-				      sizeof(job->err));
-		if (job->rc)
-			return;
-	}
-	job->rc = 0;
-	if (w->new_segment)
-		job->rc = jstore_seg_create(&jw->js, w->segno,
-					    job->replace ? JSTORE_REPLACE : 0,
-					    job->err, sizeof(job->err));
-	if (!job->rc)
-		job->rc = jstore_seg_write(&jw->js, w->segno, w->offset,
-					   w->data, w->len, job->err,
-					   sizeof(job->err));
-}
-
-static void *jw_thread(void *arg)
-{
-	struct jwriter *jw = arg;
-	uint64_t one = 1;
-
-	pthread_mutex_lock(&jw->mu);
-	for (;;) {
-		while (!jw->job_posted && !jw->quit)
-			pthread_cond_wait(&jw->cv, &jw->mu);
-		if (jw->quit)
-			break;
-		jw->job_posted = false;
-		pthread_mutex_unlock(&jw->mu);
-		job_run(jw, &jw->job);
-		pthread_mutex_lock(&jw->mu);
-		jw->job_finished = true;
-		if (write(jw->efd, &one, sizeof(one)) < 0)
-			syslog(LOG_ERR, "journal: eventfd: %m");
-	}
-	pthread_mutex_unlock(&jw->mu);
-	return NULL;
-}
-
-int jw_start(struct jwriter *jw)
-{
-	jw->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (jw->efd < 0)
-		return -errno;
-	pthread_mutex_init(&jw->mu, NULL);
-	pthread_cond_init(&jw->cv, NULL);
-	if (pthread_create(&jw->thread, NULL, jw_thread, jw)) {
-		close(jw->efd);
-		jw->efd = -1;
-		return -EAGAIN;
-	}
-	jw->started = true;
-	return 0;
 }
 
 /* ---- the loop side ---- */
@@ -463,7 +403,11 @@ uint64_t jw_backlog(const struct jwriter *jw)
 /* True while the journal is over its bound: the next group waits. */
 static bool jw_throttle(struct jwriter *jw)
 {
-	uint64_t backlog = jw->backlog_max ? jw_backlog(jw) : 0;
+	/* Away from the journal the spool has its own bound: holding
+	 * writers for an applier that cannot run would be a freeze. */
+	uint64_t backlog = jw->backlog_max &&
+			   atomic_load(&jw->route) == JW_ROUTE_DIRECT ?
+			   jw_backlog(jw) : 0;
 	bool over = backlog > jw->backlog_max && jw->backlog_max;
 
 	if (over && !jw->throttled) {
@@ -527,5 +471,6 @@ void jw_close(struct jwriter *jw)
 		close(jw->efd);
 	}
 	jnl_app_fini(&jw->app);
+	jnl_spool_close(&jw->spool);
 	jstore_close(&jw->js);
 }

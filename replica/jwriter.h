@@ -6,10 +6,12 @@
 #define OFSREP_JWRITER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "journal/appender.h"
+#include "journal/spool.h"
 #include "replica/jstore.h"
 #include "replica/loop.h"
 
@@ -37,6 +39,14 @@ struct jw_job {
 	bool replace;			/* the segment file may exist */
 	int rc;
 	char err[JSTORE_ERR_MAX];
+};
+
+/* Where groups go (replica/jw_io.c has the state machine). */
+enum jw_route {
+	JW_ROUTE_DIRECT,	/* the secondary's journal */
+	JW_ROUTE_SPOOLING,	/* secondary lost: the local spool */
+	JW_ROUTE_DRAINING,	/* secondary back: spool -> journal */
+	JW_ROUTE_DETACHED,	/* spool overflowed: not journaled */
 };
 
 struct jwriter {
@@ -75,6 +85,30 @@ struct jwriter {
 	bool throttled;			/* groups wait for the applier */
 	uint64_t throttled_since_ms;
 	uint64_t throttle_events;	/* times throttling began */
+	/* The local spool (replica/jw_io.c); the I/O thread's, except the
+	 * atomics, which anyone may read. */
+	struct jnl_spool spool;
+	bool spool_on;			/* spool_max > 0 */
+	int io_timeout_ms;		/* failover_timeout: a group write
+					 * unanswered this long is lost */
+	_Atomic int route;		/* enum jw_route */
+	_Atomic uint64_t spool_bytes;	/* not yet journaled */
+	_Atomic uint64_t spooled_groups;	/* ever, this mount */
+	_Atomic uint64_t outages;	/* DIRECT -> SPOOLING, this mount */
+	_Atomic uint64_t lost_at_ms;	/* when the last outage began */
+	_Atomic uint64_t drain_total;	/* spool bytes when draining began */
+	uint64_t next_probe_ms;		/* I/O thread only, from here */
+	uint64_t drain_start_ms;
+	uint64_t drain_bytes;
+	char route_err[512];		/* why the secondary was lost (mu) */
+};
+
+/* Spool settings for jw_open: @path NULL or @max 0 means no spool (a lost
+ * secondary freezes acknowledgements). */
+struct jw_spool_conf {
+	const char *path;
+	uint64_t max;			/* bytes */
+	int failover_timeout_ms;
 };
 
 /* Opens the node's journal on @url (creating .ofsrep/journal/<node>),
@@ -82,7 +116,8 @@ struct jwriter {
  * Synchronous; run before mounting.  Returns 0 or -errno with one line in
  * @err. */
 int jw_open(struct jwriter *jw, const char *url, uint32_t node,
-	    int timeout_ms, struct ev_loop *loop, char *err, size_t errlen);
+	    int timeout_ms, const struct jw_spool_conf *sc,
+	    struct ev_loop *loop, char *err, size_t errlen);
 /* Starts the I/O thread (after daemonizing). */
 int jw_start(struct jwriter *jw);
 /* Appends @w->op and parks @w until it is durable. */
@@ -102,5 +137,12 @@ void jw_pump(struct jwriter *jw);
 /* True when nothing is appended and not yet durable. */
 bool jw_idle(const struct jwriter *jw);
 void jw_close(struct jwriter *jw);
+
+/* jw_io.c: the I/O thread. */
+const char *jw_route_name(int route);
+/* From jw_open: opens the spool and writes what an earlier mount spooled
+ * to the journal, before the journal is read. */
+int jw_io_recover(struct jwriter *jw, const char *path, uint64_t max,
+		  char *err, size_t errlen);
 
 #endif
