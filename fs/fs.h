@@ -21,6 +21,7 @@
 #include "fs/opts.h"
 #include "journal/format.h"
 #include "replica/export.h"
+#include "replica/health.h"
 #include "replica/jwriter.h"
 #include "replica/mirror.h"
 #include "replica/loop.h"
@@ -30,7 +31,9 @@ struct fs_ctx {
 	struct fuse_session *se;
 	struct ev_loop loop;
 	struct rep_export primary;
-	struct rep_export secondary;	/* probed; the journal's export */
+	struct rep_export secondary;	/* the journal's export; carries
+					 * only heartbeats (health) */
+	struct health secondary_health;
 	struct jwriter jw;		/* modes journal, full, async */
 	struct mirror mirror;		/* applies jw's journal (not noapply) */
 	bool journaling;		/* mode != FS_MODE_NONE */

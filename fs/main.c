@@ -146,6 +146,10 @@ static void fs_after_batch(void *ctx)
 	}
 	rep_export_pump(&fs->primary);
 	if (fs->journaling) {
+		rep_export_pump(&fs->secondary);
+		health_update(&fs->secondary_health);
+		jw_peer_state(&fs->jw,
+			      fs->secondary_health.state == HEALTH_DOWN);
 		jw_pump(&fs->jw);
 		mirror_kick(&fs->mirror, jnl_app_durable(&fs->jw.app),
 			    jw_backlog(&fs->jw));
@@ -276,8 +280,8 @@ static int fs_probe(struct fs_ctx *fs)
 	if (!rc && fs->opts.secondary)
 		rc = rep_export_init(&fs->secondary, "secondary",
 				     fs->opts.secondary, 1,
-				     fs->opts.timeout_ms, &fs->loop, err,
-				     sizeof(err));
+				     fs->opts.failover_timeout_ms, &fs->loop,
+				     err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "ofsrep: %s\n", err);
 		return 1;
@@ -312,6 +316,8 @@ static int fs_probe(struct fs_ctx *fs)
 			return 2;
 		}
 		fs->journaling = true;
+		health_init(&fs->secondary_health, &fs->secondary,
+			    fs->opts.failover_timeout_ms);
 	}
 	return 0;
 }
@@ -427,6 +433,8 @@ out_free_inodes:
 	if (fs.fuse_tok)
 		ev_poll_cancel(&fs.loop, fs.fuse_tok);
 	rep_export_close(&fs.primary);
+	if (fs.opts.secondary)
+		rep_export_close(&fs.secondary);
 	if (fs.journaling) {
 		/* A clean unmount leaves the mirror caught up, if the
 		 * secondary lets it within the bound. */

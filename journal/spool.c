@@ -432,7 +432,7 @@ int jnl_spool_append(struct jnl_spool *sp, const struct jnl_app_write *w,
 	    sp->end - JNL_SPOOL_HDR_SIZE + sizeof(h) + w->len > sp->max_bytes) {
 		snprintf(err, errlen, "spool %s: full (%llu MiB, spool_max)",
 			 sp->path, (unsigned long long)(sp->max_bytes >> 20));
-		return -ENOSPC;
+		return -EFBIG;
 	}
 	memset(h, 0, sizeof(h));
 	put32(h + 8, JNL_SPOOL_ENT_MAGIC);

@@ -71,8 +71,8 @@ int jnl_spool_open(struct jnl_spool *sp, const char *path, uint32_t node,
 void jnl_spool_close(struct jnl_spool *sp);
 
 /* Appends the group @w and makes it durable (write + fdatasync through
- * io_uring).  -ENOSPC when it would take the spool past max_bytes (the
- * file is unchanged). */
+ * io_uring).  -EFBIG when it would take the spool past max_bytes (the
+ * file is unchanged); -ENOSPC and others come from the local disk. */
 int jnl_spool_append(struct jnl_spool *sp, const struct jnl_app_write *w,
 		     char *err, size_t errlen);
 

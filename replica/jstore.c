@@ -218,6 +218,13 @@ static int jstore_mount(struct jstore *js, char *err, size_t errlen)
 	return rc < 0 ? rc : 0;
 }
 
+void jstore_set_timeout(struct jstore *js, int timeout_ms)
+{
+	js->timeout_ms = timeout_ms;
+	if (js->nfs)
+		nfs_set_timeout(js->nfs, timeout_ms);
+}
+
 /*
  * Connect to the export at url (nfs://HOST/PATH?nfsport=N&mountport=M)
  * for node's journal.  timeout_ms bounds the mount and each later call.

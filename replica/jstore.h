@@ -109,6 +109,8 @@ struct jstore {
 int jstore_open(struct jstore *js, const char *url, uint32_t node,
 		int timeout_ms, char *err, size_t errlen);
 void jstore_close(struct jstore *js);
+/* Changes the per-RPC and per-call timeout of an open store. */
+void jstore_set_timeout(struct jstore *js, int timeout_ms);
 int jstore_mkdir(struct jstore *js, char *err, size_t errlen);
 int jstore_list(struct jstore *js, uint64_t **segnos, size_t *n,
 		char *err, size_t errlen);

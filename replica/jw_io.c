@@ -11,9 +11,11 @@
  * ROUTE STATE MACHINE (jw->route; only this thread changes it)
  *
  *   DIRECT --(a group write fails: refused, reset, no answer within
- *             failover_timeout)---------------------------> SPOOLING
+ *             failover_timeout; or the loop's heartbeat on the
+ *             secondary gets no answer, jw_peer_state)------> SPOOLING
  *             that group and every later one go to the spool
- *   SPOOLING --(probe every PROBE_MS: the export mounts again)--> DRAINING
+ *   SPOOLING --(the heartbeat answers again, and a probe, at most every
+ *               PROBE_MS, mounts the export)----------------> DRAINING
  *   DRAINING --(writing a spooled group fails)-----------> SPOOLING
  *   DRAINING --(spool empty; checked between groups, so no group can
  *               be posted in between)-----------------------> DIRECT
@@ -127,13 +129,26 @@ static void detach(struct jwriter *jw, uint64_t first_lost, const char *why)
 	       first_lost, jw->js.url);
 }
 
+/* DIRECT -> SPOOLING. */
+static void declare_lost(struct jwriter *jw, const char *why)
+{
+	atomic_store(&jw->lost_at_ms, ev_now_ms());
+	jw->next_probe_ms = ev_now_ms() + PROBE_MS;
+	atomic_fetch_add(&jw->outages, 1);
+	syslog(LOG_ERR, "secondary %s lost: %s; journal groups go to the "
+	       "local spool %s until it answers again", jw->js.url, why,
+	       jw->spool.path);
+	note_loss(jw, why);
+	set_route(jw, JW_ROUTE_SPOOLING);
+}
+
 static void spool_job(struct jwriter *jw, struct jw_job *job)
 {
 	const struct jnl_app_write *w = &job->w;
 
 	job->rc = jnl_spool_append(&jw->spool, w, job->err,
 				   sizeof(job->err));
-	if (job->rc == -ENOSPC) {
+	if (job->rc == -EFBIG) {
 		detach(jw, w->first_seq, job->err);
 		job->rc = 0;
 		return;
@@ -152,20 +167,16 @@ static void job_run(struct jwriter *jw, struct jw_job *job)
 	job->err[0] = 0;
 	if (route == JW_ROUTE_DETACHED)
 		return;
-	if (route == JW_ROUTE_DIRECT) {
+	if (route == JW_ROUTE_DIRECT && jw->spool_on &&
+	    atomic_load(&jw->peer_down)) {
+		declare_lost(jw, "no answer to its heartbeat");
+	} else if (route == JW_ROUTE_DIRECT) {
 		job->rc = write_group(jw, w->segno, w->offset, w->data, w->len,
 				      w->new_segment, job->replace, job->err,
 				      sizeof(job->err));
 		if (!job->rc || !jw->spool_on)
 			return;
-		atomic_store(&jw->lost_at_ms, ev_now_ms());
-		jw->next_probe_ms = jw->lost_at_ms + PROBE_MS;
-		atomic_fetch_add(&jw->outages, 1);
-		syslog(LOG_ERR, "secondary %s lost: %s; journal groups go to "
-		       "the local spool %s until it answers again", jw->js.url,
-		       job->err, jw->spool.path);
-		note_loss(jw, job->err);
-		set_route(jw, JW_ROUTE_SPOOLING);
+		declare_lost(jw, job->err);
 	}
 	spool_job(jw, job);
 }
@@ -248,9 +259,14 @@ static bool background_due(struct jwriter *jw, struct timespec *until)
 
 	if (route == JW_ROUTE_DRAINING)
 		return true;
+	if (route == JW_ROUTE_DIRECT)
+		return jw->spool_on && atomic_load(&jw->peer_down);
 	if (route != JW_ROUTE_SPOOLING)
 		return false;
-	if (now >= jw->next_probe_ms)
+	/* A hung export would hold this thread, and the groups posted
+	 * meanwhile, for failover_timeout per probe: probe only once the
+	 * heartbeat has an answer. */
+	if (now >= jw->next_probe_ms && !atomic_load(&jw->peer_down))
 		return true;
 	wait = jw->next_probe_ms - now;
 	clock_gettime(CLOCK_REALTIME, until);
@@ -288,6 +304,8 @@ static void *jw_thread(void *arg)
 		pthread_mutex_unlock(&jw->mu);
 		if (posted)
 			job_run(jw, &jw->job);
+		else if (atomic_load(&jw->route) == JW_ROUTE_DIRECT)
+			declare_lost(jw, "no answer to its heartbeat");
 		else if (atomic_load(&jw->route) == JW_ROUTE_SPOOLING)
 			probe(jw);
 		else
@@ -301,6 +319,16 @@ static void *jw_thread(void *arg)
 	}
 	pthread_mutex_unlock(&jw->mu);
 	return NULL;
+}
+
+void jw_peer_state(struct jwriter *jw, bool down)
+{
+	if (atomic_load(&jw->peer_down) == down || !jw->started)
+		return;
+	pthread_mutex_lock(&jw->mu);
+	atomic_store(&jw->peer_down, down);
+	pthread_cond_signal(&jw->cv);
+	pthread_mutex_unlock(&jw->mu);
 }
 
 int jw_start(struct jwriter *jw)

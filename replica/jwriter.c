@@ -223,6 +223,9 @@ int jw_open(struct jwriter *jw, const char *url, uint32_t node,
 		snprintf(err, errlen, "journal appender: %s", strerror(-rc));
 		goto out;
 	}
+	/* Reading may take long (probe_timeout); from here on a group
+	 * write that takes longer than failover_timeout is a lost export. */
+	jstore_set_timeout(&jw->js, jw->io_timeout_ms);
 	if (nrecs)
 		syslog(LOG_NOTICE, "journal of node %u on %s: recovered %llu "
 		       "records, continuing at seq %llu in epoch %u", node,

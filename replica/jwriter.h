@@ -95,6 +95,8 @@ struct jwriter {
 	_Atomic uint64_t spool_bytes;	/* not yet journaled */
 	_Atomic uint64_t spooled_groups;	/* ever, this mount */
 	_Atomic uint64_t outages;	/* DIRECT -> SPOOLING, this mount */
+	atomic_bool peer_down;		/* the loop's heartbeat: no answer
+					 * (jw_peer_state) */
 	_Atomic uint64_t lost_at_ms;	/* when the last outage began */
 	_Atomic uint64_t drain_total;	/* spool bytes when draining began */
 	uint64_t next_probe_ms;		/* I/O thread only, from here */
@@ -137,6 +139,12 @@ void jw_pump(struct jwriter *jw);
 /* True when nothing is appended and not yet durable. */
 bool jw_idle(const struct jwriter *jw);
 void jw_close(struct jwriter *jw);
+
+/* From the loop: whether the secondary answers its heartbeat (NFS NULL
+ * on the secondary's own connection, replica/export.c).  A down peer
+ * sends the writer to the spool without waiting for a group write to
+ * time out; spooling probes the journal only once the peer answers. */
+void jw_peer_state(struct jwriter *jw, bool down);
 
 /* jw_io.c: the I/O thread. */
 const char *jw_route_name(int route);

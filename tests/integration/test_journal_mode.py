@@ -99,8 +99,11 @@ class Writer(threading.Thread):
                 pass
 
 
-def test_secondary_outage_freezes_acks_then_continues(lab):
-    mnt = mount_journal(lab)
+def test_secondary_outage_without_spool_freezes_acks_then_continues(lab):
+    """spool_max=0: no local spool, so a lost secondary holds every
+    acknowledgement until it is back (the spool is tested in
+    test_faults_secondary.py)."""
+    mnt = mount_journal(lab, {"OFSREP_MOUNT_OPTS": "-o spool_max=0"})
     w = Writer(os.path.join(mnt, "stream"))
     w.start()
     time.sleep(0.5)

@@ -208,7 +208,7 @@ Test(journal_spool, the_bound_refuses_and_overflow_is_remembered)
 	open_ok(&sp, 2 * (JNL_SPOOL_ENT_SIZE + 5000));
 	append_ok(&sp, 0, 5000);
 	append_ok(&sp, 1, 5000);
-	cr_assert_eq(jnl_spool_append(&sp, &w, err, sizeof(err)), -ENOSPC);
+	cr_assert_eq(jnl_spool_append(&sp, &w, err, sizeof(err)), -EFBIG);
 	cr_assert(strstr(err, "full"), "%s", err);
 	cr_assert_eq(jnl_spool_bytes(&sp), 2 * (JNL_SPOOL_ENT_SIZE + 5000));
 	cr_assert_eq(jnl_spool_mark_overflow(&sp, 21, err, sizeof(err)), 0);

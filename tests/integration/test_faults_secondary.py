@@ -1,0 +1,206 @@
+"""Losing the secondary (NAS b) under a verifying workload (real ganesha,
+real FUSE mount, faults through `ofsrep-lab nas b ...`).
+
+While NAS b is dead, hung or cut off, journal groups go to the local spool
+(journal/spool.c, replica/jw_io.c) and applications go on: no error, and
+no stall as long as the outage (the longest stall is printed).  When NAS b
+is back the spool is written to its journal, the mirror catches up and
+must equal the primary, and every acknowledged operation is in the live
+tree, on the primary and in the mirror.  Also: the daemon killed while
+spooling (the next mount writes the spool to the journal first), a full
+spool (the journal is detached and the mirror marked stale, also across a
+remount), a local disk that fills up under the spool, and the idle
+heartbeat that notices a lost NAS b with no I/O at all."""
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_journal_mirror import mirror_dir, wait_mirror_equal  # noqa: E402
+from test_journal_mode import daemon_pid, mount_journal  # noqa: E402
+from test_status import status, wait_health  # noqa: E402
+from verifying import Workload  # noqa: E402
+
+OUTAGE_S = 8.0
+HEAL = {"kill": "start", "stop": "cont", "cut": "heal"}
+
+
+def secondary(j):
+    return [e for e in j["exports"] if e["role"] == "secondary"][0]
+
+
+def wait_secondary_state(mnt, state, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        rc, j, proc = status(mnt, json_out=True)
+        if j and secondary(j)["state"] == state:
+            return rc, j
+        assert time.monotonic() < deadline, (rc, proc.stdout, proc.stderr)
+        time.sleep(0.2)
+
+
+def run_outage(lab, mnt, fault, seed):
+    rng = random.Random(seed)
+    os.mkdir(os.path.join(mnt, "w"))
+    wl = Workload(os.path.join(mnt, "w"), seed=seed)
+    wl.start()
+    try:
+        time.sleep(rng.uniform(0.5, 1.5))
+        lab.nas("b", fault)
+        t_fault = time.monotonic()
+        rc, j = wait_secondary_state(mnt, "lost", timeout=OUTAGE_S)
+        assert rc == 1, j                       # degraded, not broken
+        acked_at_loss = wl.acked
+        time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - t_fault)))
+        during = wl.acked - acked_at_loss
+        sec = secondary(status(mnt, json_out=True)[1])
+        assert sec["spool"]["bytes"] > 0, sec
+        lab.nas("b", HEAL[fault])
+        time.sleep(2.0)
+    finally:
+        wl.stop()
+    assert not wl.errors, wl.errors
+    assert during > 10, "service did not go on while NAS b was lost"
+    return wl, during
+
+
+@pytest.mark.parametrize("fault", ["kill", "stop", "cut"])
+def test_secondary_lost_service_goes_on_and_mirror_catches_up(lab, fault):
+    mnt = mount_journal(lab)
+    wl, during = run_outage(lab, mnt, fault, seed=hash(fault) & 0xffff)
+    # Service went on: no operation waited for the whole outage.
+    assert wl.longest < OUTAGE_S, (wl.longest, wl.longest_op)
+    wl.check(os.path.join(mnt, "w"))
+    wl.check(lab.export_dir("a") / "w")
+    wait_mirror_equal(lab, timeout=90)
+    n = wl.check(mirror_dir(lab) / "w")
+    j = wait_health(mnt, 0, timeout=60)
+    sec = secondary(j)
+    assert sec["state"] == "up" and sec["outages"] >= 1, sec
+    assert sec["spool"]["bytes"] == 0 and sec["spool"]["groups_spooled"] > 0
+    log = (lab.dir / "ofsrep.log").read_text()
+    assert "lost:" in log and "in sync again" in log, log[-2000:]
+    print("\nNAS b %s for %.0f s: %d ops acknowledged (%d during the "
+          "outage), %d entries verified in the mirror, longest stall "
+          "%.2f s (%s)" % (fault, OUTAGE_S, wl.acked, during, n,
+                           wl.longest, wl.longest_op))
+
+
+def test_daemon_killed_while_spooling_loses_nothing(lab):
+    mnt = mount_journal(lab)
+    os.mkdir(os.path.join(mnt, "w"))
+    wl = Workload(os.path.join(mnt, "w"), seed=7)
+    wl.start()
+    time.sleep(1.0)
+    lab.nas("b", "kill")
+    wait_secondary_state(mnt, "lost")
+    time.sleep(2.0)
+    wl.stop()
+    assert not wl.errors, wl.errors
+    spool = secondary(status(mnt, json_out=True)[1])["spool"]
+    assert spool["bytes"] > 0, spool
+    os.kill(daemon_pid(lab), signal.SIGKILL)
+    lab.nas("b", "start")
+    # The next mount writes the spool to the journal before reading it.
+    mount_journal(lab)
+    assert os.path.getsize(spool["path"]) == 64    # header only: drained
+    wait_mirror_equal(lab, timeout=90)
+    n = wl.check(mirror_dir(lab) / "w")
+    wl.check(os.path.join(mnt, "w"))
+    log = (lab.dir / "ofsrep.log").read_text()
+    assert "an earlier mount spooled" in log, log[-2000:]
+    print("\n%d ops acknowledged; the daemon was killed with %d spooled "
+          "bytes; %d entries verified in the mirror after the remount"
+          % (wl.acked, spool["bytes"], n))
+
+
+def test_full_spool_detaches_the_journal_and_says_so(lab):
+    """spool_max=1 MiB: past it nothing is replicated any more; writers
+    never fail, ofsrep status says the mirror is stale, and so does the
+    next mount (the flag is in the spool's header)."""
+    mnt = mount_journal(lab, {"OFSREP_MOUNT_OPTS": "-o spool_max=1"})
+    lab.nas("b", "kill")
+    data = os.urandom(64 * 1024)
+    with open(os.path.join(mnt, "big"), "wb") as f:
+        for _ in range(48):                   # 3 MiB
+            f.write(data)
+    rc, j = wait_secondary_state(mnt, "stale")
+    assert rc == 1, j
+    assert secondary(j)["spool"]["overflowed"] is True
+    assert any("full resync" in p for p in j["problems"]), j["problems"]
+    lab.nas("b", "start")
+    with open(os.path.join(mnt, "after"), "wb") as f:
+        f.write(b"x" * 1000)
+    assert status(mnt, json_out=True)[1]["exports"][1]["state"] == "stale"
+    assert os.path.getsize(lab.export_dir("a") / "big") == 48 * 65536
+    lab.umount()
+    mount_journal(lab, {"OFSREP_MOUNT_OPTS": "-o spool_max=1"})
+    rc, j = status(mnt, json_out=True)[:2]
+    assert rc == 1 and secondary(j)["state"] == "stale", j
+    log = (lab.dir / "ofsrep.log").read_text()
+    assert "overflowed in an earlier mount" in log, log[-2000:]
+
+
+def test_local_disk_full_under_the_spool_holds_acks_then_recovers(lab):
+    """The spool's own disk fills up (a 2 MiB tmpfs): acknowledgements
+    wait (status: broken, naming the spool) instead of being given
+    without a second copy; when NAS b is back everything drains and the
+    mirror equals the primary."""
+    spool = lab.dir / "tinyspool"
+    spool.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs",
+                    str(spool)], check=True)
+    try:
+        mnt = mount_journal(lab, {"OFSREP_MOUNT_OPTS":
+                                  "-o spool=%s" % spool})
+        lab.nas("b", "kill")
+        data = os.urandom(64 * 1024)
+        done = []
+
+        def fill():
+            with open(os.path.join(mnt, "big"), "wb") as f:
+                for _ in range(64):             # 4 MiB > the tmpfs
+                    f.write(data)
+            done.append(True)
+        import threading
+        t = threading.Thread(target=fill, daemon=True)
+        t.start()
+        j = wait_health(mnt, 2, timeout=30)
+        assert any("spool" in p for p in j["problems"]), j["problems"]
+        assert not done
+        lab.nas("b", "start")
+        t.join(90)
+        assert done, "writer still held after NAS b came back"
+        wait_mirror_equal(lab, timeout=90)
+        wait_health(mnt, 0, timeout=60)
+    finally:
+        lab.umount(check=False)
+        subprocess.run(["umount", str(spool)], check=False)
+
+
+def test_idle_mount_notices_a_lost_secondary(lab):
+    """No I/O at all: the secondary's heartbeat notices NAS b stopped,
+    status says so, and the next mutation goes to the spool at once
+    instead of waiting failover_timeout for the journal write."""
+    mnt = mount_journal(lab)
+    wait_health(mnt, 0)
+    lab.nas("b", "stop")
+    try:
+        t0 = time.monotonic()
+        wait_secondary_state(mnt, "lost", timeout=30)
+        noticed = time.monotonic() - t0
+        t1 = time.monotonic()
+        with open(os.path.join(mnt, "f"), "wb") as f:
+            f.write(b"y" * 5000)
+        took = time.monotonic() - t1
+    finally:
+        lab.nas("b", "cont")
+    wait_health(mnt, 0, timeout=60)
+    wait_mirror_equal(lab, timeout=60)
+    print("\nhung NAS b noticed after %.1f s with no I/O; the next "
+          "create+write+close took %.2f s" % (noticed, took))
