@@ -115,6 +115,28 @@ static void fuse_poll_cb(struct ev_token *tok, int res)
 	}
 }
 
+/* Unmount: a spool is written to the journal first if the secondary
+ * answers (else the next mount does it). */
+static bool fs_spool_settled(struct fs_ctx *fs)
+{
+	int route = atomic_load(&fs->jw.route);
+
+	return route == JW_ROUTE_DIRECT || route == JW_ROUTE_DETACHED ||
+	       fs->secondary_health.state == HEALTH_DOWN;
+}
+
+/* The exports' queues and health, then the journal writer. */
+static void fs_pump(struct fs_ctx *fs)
+{
+	rep_export_pump(&fs->primary);
+	if (!fs->journaling)
+		return;
+	rep_export_pump(&fs->secondary);
+	health_update(&fs->secondary_health);
+	jw_peer_state(&fs->jw, fs->secondary_health.state == HEALTH_DOWN);
+	jw_pump(&fs->jw);
+}
+
 static void fs_after_batch(void *ctx)
 {
 	struct fs_ctx *fs = ctx;
@@ -130,7 +152,8 @@ static void fs_after_batch(void *ctx)
 				       "files", fs->draining);
 		}
 		if ((!fs->draining && !fs->mtime_pending &&
-		     (!fs->journaling || jw_idle(&fs->jw))) ||
+		     (!fs->journaling || (jw_idle(&fs->jw) &&
+					  fs_spool_settled(fs)))) ||
 		    ev_now_ms() > fs->drain_deadline_ms) {
 			if (fs->draining)
 				syslog(LOG_ERR, "unmount: %u files not "
@@ -139,18 +162,11 @@ static void fs_after_batch(void *ctx)
 			fs->loop.stop = true;
 			return;
 		}
-		rep_export_pump(&fs->primary);
-		if (fs->journaling)
-			jw_pump(&fs->jw);
+		fs_pump(fs);
 		return;
 	}
-	rep_export_pump(&fs->primary);
+	fs_pump(fs);
 	if (fs->journaling) {
-		rep_export_pump(&fs->secondary);
-		health_update(&fs->secondary_health);
-		jw_peer_state(&fs->jw,
-			      fs->secondary_health.state == HEALTH_DOWN);
-		jw_pump(&fs->jw);
 		mirror_kick(&fs->mirror, jnl_app_durable(&fs->jw.app),
 			    jw_backlog(&fs->jw));
 	}

@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 
-from conftest import ofsrep_bin
+from conftest import ofsrep_bin, parse_exports
 
 
 def status(mnt=None, json_out=False, timeout=30):
@@ -71,8 +71,35 @@ def test_healthy_mount_table_and_json(mnt):
     assert rc in (0, 1, 2) and os.path.realpath(mnt) in proc.stdout
 
 
-def test_secondary_fault_is_broken_then_clears(mnt):
+def test_secondary_fault_is_degraded_then_clears(mnt):
+    """NAS b killed: mutations go on into the local spool and status says
+    degraded, naming the lost export and why; once it is back and the
+    spool is in its journal, healthy again."""
     lab = mnt
+    mnt = lab.path
+    lab.nas("b", "kill")
+    with open(os.path.join(mnt, "w"), "wb") as f:
+        f.write(b"during the outage")
+    j = wait_health(mnt, 1)
+    sec = [e for e in j["exports"] if e["role"] == "secondary"][0]
+    assert sec["state"] == "lost" and sec["lost_for_s"] is not None, sec
+    assert lab.url("b").split("?")[0] in sec["lost_because"] or \
+        "heartbeat" in sec["lost_because"], sec
+    assert any("secondary lost" in p for p in j["problems"])
+    rc, _, proc = status(mnt)
+    assert rc == 1 and "secondary  lost" in proc.stdout, proc.stdout
+    assert "spool" in proc.stdout
+    lab.nas("b", "start")
+    j = wait_health(mnt, 0)
+    sec = [e for e in j["exports"] if e["role"] == "secondary"][0]
+    assert sec["state"] == "up" and sec["outages"] >= 1, sec
+
+
+def test_secondary_fault_without_spool_is_broken_then_clears(lab):
+    """spool_max=0: a mutation waits for NAS b, and status says broken."""
+    proc = lab.run("mount", extra_env={"OFSREP_MOUNT_OPTS":
+                                       "-o spool_max=0"})
+    lab.env.update(parse_exports(proc.stdout))
     mnt = lab.path
     lab.nas("b", "kill")
     # a mutation waits for NAS b; status must still answer meanwhile
