@@ -133,7 +133,12 @@ void op_free(struct fs_op *op)
 
 void op_submit(struct fs_op *op)
 {
-	rep_export_submit(&op->fs->primary, &op->rr);
+	struct fs_ctx *fs = op->fs;
+
+	if (fs->serve == SERVE_FREEZING || fs->serve == SERVE_CATCHUP)
+		fs_hold(fs, &op->rr);
+	else
+		rep_export_submit(fs->active, &op->rr);
 }
 
 void op_chain(struct fs_op *op,
@@ -170,6 +175,12 @@ void fs_entry_fill(struct fs_ctx *fs, struct fuse_entry_param *e,
 
 void fs_ino_seen(struct ino *ino, struct stat *st)
 {
+	/* st_ino is the fileid the inode had when first seen, so it stays
+	 * the same across a failover (Samba keys share modes and locks on
+	 * it); see ino_table.fileid_flip. */
+	if (!ino->fileid)
+		ino->fileid = st->st_ino;
+	st->st_ino = ino->fileid;
 	ino->last_attr = *st;
 	ino->have_attr = true;
 	if (ino->silly && st->st_nlink > 0)
@@ -270,9 +281,9 @@ void fs_reply_entry(struct fs_op *op, const struct post_op_fh3 *fh,
 		ino->open_count++;
 		fs->open_files++;
 		/* the mirror gets its mtime at the last close (ops_file.c) */
-		ino->mtime_dirty = fs->journaling;
+		ino->mtime_dirty = fs_recording(fs);
 	}
-	if (op->journal_entry && fs->journaling) {
+	if (op->journal_entry && fs_recording(fs)) {
 		/* A creating op: its record introduces the new fid, and the
 		 * kernel hears of the entry once the record is durable. */
 		op->journal_entry(op, ino);

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "fs/inode.h"
 #include "fs/opts.h"
@@ -26,6 +27,9 @@
 #include "replica/mirror.h"
 #include "replica/loop.h"
 
+/* Which export serves the data path (fs/failover.c). */
+enum fs_serve { SERVE_PRIMARY, SERVE_FREEZING, SERVE_CATCHUP, SERVE_MIRROR };
+
 struct fs_ctx {
 	struct fs_opts opts;
 	struct fuse_session *se;
@@ -34,6 +38,20 @@ struct fs_ctx {
 	struct rep_export secondary;	/* the journal's export; carries
 					 * only heartbeats (health) */
 	struct health secondary_health;
+	struct health primary_health;
+	/* failover (fs/failover.c) */
+	int serve;			/* enum fs_serve */
+	struct rep_export *active;	/* primary, or secondary after a
+					 * failover */
+	struct rep_req *held_head;	/* requests held while freezing */
+	struct rep_req *held_tail;
+	unsigned held;
+	uint64_t freeze_start_ms;
+	uint64_t last_freeze_ms;	/* how long the last switch froze */
+	uint64_t ho_target;		/* CATCHUP: seq asked of the keeper */
+	uint64_t failovers;
+	time_t last_failover;		/* 0: never, this mount */
+	bool failover_blocked_logged;
 	struct jwriter jw;		/* modes journal, full, async */
 	struct mirror mirror;		/* applies jw's journal (not noapply) */
 	bool journaling;		/* mode != FS_MODE_NONE */
@@ -53,6 +71,13 @@ struct fs_ctx {
 	bool drain_started;
 	uint64_t drain_deadline_ms;
 };
+
+/* True while mutations become journal records: journal modes, until a
+ * failover (after it the mirror is written directly). */
+static inline bool fs_recording(const struct fs_ctx *fs)
+{
+	return fs->journaling && fs->serve != SERVE_MIRROR;
+}
 
 /* Hidden names for files unlinked while open (NFS "silly rename"). */
 #define FS_SILLY_PREFIX ".ofsrep-unlinked-"
@@ -201,6 +226,13 @@ void fsj_bind(struct fs_ctx *fs, struct ino *dir, const char *name,
 	      struct ino *ino);
 void fsj_commit(struct fs_op *op, void (*ack)(struct fs_op *op));
 int fs_getattr_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb);
+
+/* failover.c */
+const char *fs_serve_name(int serve);
+void fs_hold(struct fs_ctx *fs, struct rep_req *r);
+void fs_failover_pump(struct fs_ctx *fs);
+/* split.c: the marker that makes a failed-over primary stale */
+void fs_mark_primary_stale(struct fs_ctx *fs);
 
 /* ctl.c, status.c, status_cli.c: `ofsrep status` */
 #define FS_CTL_DIR "/run/ofsrep"

@@ -131,7 +131,7 @@ struct ino *ino_ref_fh(struct ino_table *t, const void *fh, uint32_t len,
 		return NULL;
 	memcpy(ino->fh, fh, len);
 	ino->fh_len = len;
-	ino->fileid = fileid;
+	ino->fileid = fileid ^ t->fileid_flip;
 	ino->nlookup = 1;
 	ino->generation = t->next_generation++;
 	if (t->count >= t->nbuckets)
@@ -141,6 +141,33 @@ struct ino *ino_ref_fh(struct ino_table *t, const void *fh, uint32_t len,
 	t->buckets[b] = ino;
 	t->count++;
 	return ino;
+}
+
+void ino_table_rekey(struct ino_table *t,
+		     void (*fn)(void *arg, struct ino *ino), void *arg)
+{
+	struct ino *all = NULL;
+
+	fn(arg, &t->root);
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		while (t->buckets[i]) {
+			struct ino *ino = t->buckets[i];
+
+			t->buckets[i] = ino->hnext;
+			ino->hnext = all;
+			all = ino;
+		}
+	}
+	while (all) {
+		struct ino *ino = all;
+		size_t b;
+
+		all = ino->hnext;
+		fn(arg, ino);
+		b = fh_bucket(t, ino->fh, ino->fh_len);
+		ino->hnext = t->buckets[b];
+		t->buckets[b] = ino;
+	}
 }
 
 void ino_maybe_free(struct ino_table *t, struct ino *ino)

@@ -56,6 +56,9 @@ struct ino_table {
 	size_t nbuckets;
 	size_t count;
 	uint64_t next_generation;
+	/* XORed into the fileid of inodes first seen after a failover, so
+	 * they cannot take the st_ino of a primary object still known. */
+	uint64_t fileid_flip;
 	struct ino root;
 };
 
@@ -80,6 +83,12 @@ void ino_forget(struct ino_table *t, struct ino *ino, uint64_t n);
 /* Frees @ino if nothing (kernel reference, open file, pending write)
  * holds it any more. */
 void ino_maybe_free(struct ino_table *t, struct ino *ino);
+
+/* Failover: @fn may change the handle of the root and of every inode
+ * (fh, fh_len); the hash is rebuilt for the new handles.  Nodeids,
+ * generations and every other field stay. */
+void ino_table_rekey(struct ino_table *t,
+		     void (*fn)(void *arg, struct ino *ino), void *arg);
 
 /* An nfs_fh3 view of the inode's handle (valid while the inode lives). */
 struct nfs_fh3 ino_fh3(struct ino *ino);

@@ -88,7 +88,7 @@ void fsj_bind(struct fs_ctx *fs, struct ino *dir, const char *name,
 {
 	struct jnl_op op = { .type = JNL_OP_BIND };
 
-	if (!fs->journaling || ino->bound || ino == &fs->inodes.root ||
+	if (!fs_recording(fs) || ino->bound || ino == &fs->inodes.root ||
 	    !name || !strcmp(name, ".") || !strcmp(name, ".."))
 		return;
 	op.u.link.parent = fsj_fid(fs, dir);
@@ -108,7 +108,7 @@ static void commit_ack(struct jw_wait *w)
 
 void fsj_commit(struct fs_op *op, void (*ack)(struct fs_op *op))
 {
-	if (!op->fs->journaling) {
+	if (!fs_recording(op->fs)) {
 		ack(op);
 		return;
 	}

@@ -166,7 +166,8 @@ static void fs_after_batch(void *ctx)
 		return;
 	}
 	fs_pump(fs);
-	if (fs->journaling) {
+	fs_failover_pump(fs);
+	if (fs_recording(fs)) {
 		mirror_kick(&fs->mirror, jnl_app_durable(&fs->jw.app),
 			    jw_backlog(&fs->jw));
 	}
@@ -295,7 +296,7 @@ static int fs_probe(struct fs_ctx *fs)
 			     err, sizeof(err));
 	if (!rc && fs->opts.secondary)
 		rc = rep_export_init(&fs->secondary, "secondary",
-				     fs->opts.secondary, 1,
+				     fs->opts.secondary, fs->opts.conns,
 				     fs->opts.failover_timeout_ms, &fs->loop,
 				     err, sizeof(err));
 	if (rc) {
@@ -313,6 +314,9 @@ static int fs_probe(struct fs_ctx *fs)
 		return 2;
 	}
 	fs->mode = fs->opts.mode;
+	fs->active = &fs->primary;
+	health_init(&fs->primary_health, &fs->primary,
+		    fs->opts.failover_timeout_ms);
 	if (fs->mode != FS_MODE_NONE) {
 		char spool[4096];
 		struct jw_spool_conf sc = {

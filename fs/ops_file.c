@@ -238,8 +238,8 @@ static int read_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 	size_t n = op->size - op->step;
 	READ3args a;
 
-	if (n > op->fs->primary.rtmax)
-		n = op->fs->primary.rtmax;
+	if (n > op->fs->active->rtmax)
+		n = op->fs->active->rtmax;
 	a.file = ino_fh3(op->ino);
 	a.offset = op->off + op->step;
 	a.count = n;
@@ -423,7 +423,7 @@ static void release_last(struct fs_op *op)
 {
 	struct ino *ino = op->ino;
 
-	if (!op->fs->journaling || !ino->mtime_dirty || ino->open_count) {
+	if (!fs_recording(op->fs) || !ino->mtime_dirty || ino->open_count) {
 		release_committed(op);
 		return;
 	}

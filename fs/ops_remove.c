@@ -138,7 +138,7 @@ static void hide_done(struct rep_req *r, void *data)
 		fsj_commit(op, reply_ok);
 		return;
 	}
-	if (op->fs->journaling)
+	if (fs_recording(op->fs))
 		fsj_note(op->fs, &op->jop);
 	rename_submit(op);
 }
@@ -328,7 +328,7 @@ static void silly_finish(struct fs_op *op, int status)
 		syslog(LOG_WARNING, "primary: cannot remove hidden file %s "
 		       "of an unlinked open file: %s", v->silly_name,
 		       strerror(fs_nfs_errno(status)));
-	if (status == NFS3_OK && op->fs->journaling) {
+	if (status == NFS3_OK && fs_recording(op->fs)) {
 		fsj_names(op, JNL_OP_UNLINK, &op->fs->inodes.root,
 			  v->silly_name, NULL, NULL);
 		fsj_note(op->fs, &op->jop);

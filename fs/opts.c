@@ -35,6 +35,9 @@
  *       the mirror needs a full resync.  512 MiB covers minutes of a busy
  *       file server's mutations and stays below journal_max, so the
  *       drained spool never holds writers at the journal bound.
+ *   failover=auto       A lost primary is replaced by the mirror
+ *       (fs/failover.c); off makes a lost primary freeze I/O until it is
+ *       back, as an NFS hard mount does.
  *   failover_timeout=3000  A secondary that leaves a journal write
  *       unanswered this long is lost (spooling starts); with the
  *       heartbeat this bounds the freeze a hung or cut NAS causes.  A
@@ -69,6 +72,7 @@ static const struct fuse_opt fs_opt_table[] = {
 	OPT("spool=%s", spool_dir),
 	OPT("spool_max=%d", spool_max_mb),
 	OPT("failover_timeout=%d", failover_timeout_ms),
+	OPT("failover=%s", failover_name),
 	OPT("attr_timeout=%lf", attr_timeout),
 	OPT("entry_timeout=%lf", entry_timeout),
 	OPT("negative_timeout=%lf", negative_timeout),
@@ -125,6 +129,8 @@ static void fs_opts_usage(const char *prog)
 	       "    -o spool_max=MIB        spool bound, 0 = no spool (512)\n"
 	       "    -o failover_timeout=MS  silence before an export is lost "
 	       "(3000)\n"
+	       "    -o failover=auto|off    serve from the mirror when the "
+	       "primary is lost (auto)\n"
 	       "    -o attr_timeout=SEC     attribute cache time (1)\n"
 	       "    -o entry_timeout=SEC    name cache time (1)\n"
 	       "    -o negative_timeout=SEC cache time of misses (0)\n"
@@ -246,6 +252,14 @@ static int fs_opts_validate(struct fs_opts *o)
 	if (o->failover_timeout_ms < 100 || o->failover_timeout_ms > 600000)
 		return fs_opts_bad("-o failover_timeout= must be from 100 to "
 				   "600000 ms");
+	if (o->failover_name && strcmp(o->failover_name, "auto") &&
+	    strcmp(o->failover_name, "off")) {
+		fprintf(stderr, "ofsrep: -o failover=%s: unknown (use auto, "
+			"the default, or off)\n", o->failover_name);
+		return -1;
+	}
+	o->failover_off = o->failover_name &&
+			  !strcmp(o->failover_name, "off");
 	if (o->spool_dir && o->spool_dir[0] != '/')
 		return fs_opts_bad("-o spool= must be an absolute path (a "
 				   "local directory)");
@@ -324,4 +338,5 @@ void fs_opts_free(struct fs_opts *o)
 	free(o->secondary);
 	free(o->mode_name);
 	free(o->spool_dir);
+	free(o->failover_name);
 }

@@ -32,6 +32,8 @@ struct fs_opts {
 	char *spool_dir;	/* -o spool=DIR: local spool directory */
 	int spool_max_mb;	/* -o spool_max=MIB; 0 = no spool */
 	int failover_timeout_ms; /* an export silent this long is lost */
+	char *failover_name;	/* -o failover=auto|off */
+	int failover_off;	/* from failover_name */
 };
 
 #define FS_SPOOL_DIR_DEFAULT "/var/lib/ofsrep/spool"

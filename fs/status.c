@@ -64,6 +64,7 @@ struct report {
 	int conns_up;
 	bool answering;
 	const char *primary_err;
+	const char *primary_state;
 	const char *secondary_state;
 	int route;			/* enum jw_route */
 	const char *mirror_state;
@@ -134,17 +135,35 @@ static void assess(struct fs_ctx *fs, struct report *r)
 		if (p->conns[i].last_error[0] && !r->primary_err)
 			r->primary_err = p->conns[i].last_error;
 	}
-	/* Answering: a successful reply within the RPC timeout plus a
-	 * heartbeat (replica/export.c HEARTBEAT); a TCP connection alone
-	 * proves nothing (a stopped server's kernel still accepts). */
+	/* Answering: a successful reply within the health window
+	 * (replica/health.c); a TCP connection alone proves nothing (a
+	 * stopped server's kernel still accepts). */
 	r->answering = r->conns_up && ev_now_ms() < p->last_ok_ms +
-		       (uint64_t)fs->opts.timeout_ms + 2000;
-	if (!r->conns_up)
-		problem(r, 2, "primary: no connection; I/O waits for it "
-			"(no failover yet)");
-	else if (!r->answering)
-		problem(r, 2, "primary: does not answer (hung or cut off); "
-			"I/O waits for it (no failover yet)");
+		       fs->primary_health.window_ms;
+	r->primary_state = r->answering ? "up" : r->conns_up ?
+			   "unresponsive" : "down";
+	switch (fs->serve) {
+	case SERVE_MIRROR:
+		r->primary_state = "stale";
+		problem(r, 1, "failed over: the mirror on the secondary serves "
+			"everything; the primary is stale until it is brought "
+			"up to date (not automatic yet: ofsrep-fsck(8), SPLIT "
+			"BRAIN)");
+		break;
+	case SERVE_FREEZING:
+	case SERVE_CATCHUP:
+		r->primary_state = "failing-over";
+		problem(r, 2, "primary lost: failing over to the mirror; I/O "
+			"is held until the mirror has every journaled mutation");
+		break;
+	default:
+		if (!r->conns_up)
+			problem(r, 2, "primary: no connection; I/O waits for "
+				"it, or for a failover");
+		else if (!r->answering)
+			problem(r, 2, "primary: does not answer (hung or cut "
+				"off); I/O waits for it, or for a failover");
+	}
 	secondary_assess(fs, r);
 	if (!fs->opts.secondary)
 		problem(r, 1, "no secondary: nothing is replicated "
@@ -251,7 +270,15 @@ static void status_json(struct fs_ctx *fs, const struct report *r,
 		put(o, i ? "," : "");
 		json_str(o, r->problems[i]);
 	}
-	put(o, "],\"failback\":null,\"last_failover\":null,\"resync\":");
+	put(o, "],\"serving\":\"%s\",\"failback\":null,\"last_failover\":",
+	    fs_serve_name(fs->serve));
+	if (fs->last_failover)
+		put(o, "{\"unix_time\":%lld,\"freeze_s\":%.1f,\"count\":%" PRIu64
+		    "}", (long long)fs->last_failover,
+		    fs->last_freeze_ms / 1000.0, fs->failovers);
+	else
+		put(o, "null");
+	put(o, ",\"resync\":");
 	if (r->route == JW_ROUTE_DRAINING)
 		put(o, "{\"target\":\"secondary\",\"source\":\"spool\","
 		    "\"bytes_total\":%" PRIu64 ",\"bytes_left\":%" PRIu64 "}",
@@ -262,8 +289,7 @@ static void status_json(struct fs_ctx *fs, const struct report *r,
 	put(o, ",\"exports\":[{\"role\":\"primary\",\"url\":");
 	json_str(o, p->url_text);
 	put(o, ",\"state\":\"%s\",\"connections\":%d,\"connections_up\":%d,"
-	    "\"down_for_s\":", r->answering ? "up" : r->conns_up ?
-	    "unresponsive" : "down", p->nconns, r->conns_up);
+	    "\"down_for_s\":", r->primary_state, p->nconns, r->conns_up);
 	if (r->conns_up || !p->down_since_ms)
 		put(o, "null");
 	else
@@ -344,9 +370,18 @@ static void status_text(struct fs_ctx *fs, const struct report *r,
 	    fs_mode_name(fs->mode), health_name(r->code));
 	for (unsigned i = 0; i < r->nproblems; i++)
 		put(o, "  ! %s\n", r->problems[i]);
+	if (fs->last_failover) {
+		char when[64];
+		struct tm tm;
+
+		localtime_r(&fs->last_failover, &tm);
+		strftime(when, sizeof(when), "%F %T", &tm);
+		put(o, "serving    %s since a failover at %s (I/O froze %.1f "
+		    "s)\n", fs_serve_name(fs->serve), when,
+		    fs->last_freeze_ms / 1000.0);
+	}
 	put(o, "%-10s %-8s %s\n", "ROLE", "STATE", "EXPORT / DETAIL");
-	put(o, "%-10s %-8s %s\n", "primary", r->answering ? "up" :
-	    r->conns_up ? "hung" : "down", p->url_text);
+	put(o, "%-10s %-8s %s\n", "primary", r->primary_state, p->url_text);
 	put(o, "%-10s %-8s %d of %d connections up%s%s\n", "", "",
 	    r->conns_up, p->nconns, r->primary_err ? "; last error: " : "",
 	    r->primary_err ? r->primary_err : "");

@@ -96,8 +96,8 @@ static int write_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 	size_t n = op->size - done;
 	WRITE3args a;
 
-	if (n > op->fs->primary.wtmax)
-		n = op->fs->primary.wtmax;
+	if (n > op->fs->active->wtmax)
+		n = op->fs->active->wtmax;
 	a.file = ino_fh3(op->ino);
 	a.offset = op->off + done;
 	a.count = n;
@@ -186,7 +186,7 @@ void wb_write_acked(struct fs_op *op)
 {
 	struct ino *ino = op->ino;
 
-	ino->mtime_dirty = op->fs->journaling;
+	ino->mtime_dirty = fs_recording(op->fs);
 	/* FILE_SYNC only (mode full): nothing to re-send, ever. */
 	if (op->fs->mode == FS_MODE_FULL) {
 		write_reply(op);
@@ -226,7 +226,7 @@ void wb_write(struct fs_op *op)
 	op->rr.fail = write_fail;
 	/* Journal modes: the record goes out now, alongside the WRITE
 	 * (wb_journal.c); a write held for a re-send keeps its record. */
-	if (op->fs->journaling && !(op->wj & WJ_SENT))
+	if (fs_recording(op->fs) && !(op->wj & WJ_SENT))
 		wbj_submit(op);
 	if (ino->resending) {
 		op->next = ino->write_waiters;
@@ -308,8 +308,8 @@ static int resend_send(struct rep_req *r, struct rpc_context *rpc,
 	size_t n = c->len - op->step;
 	WRITE3args a;
 
-	if (n > op->fs->primary.wtmax)
-		n = op->fs->primary.wtmax;
+	if (n > op->fs->active->wtmax)
+		n = op->fs->active->wtmax;
 	a.file = ino_fh3(op->victim);
 	a.offset = c->off + op->step;
 	a.count = n;

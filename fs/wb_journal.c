@@ -140,8 +140,8 @@ static int repair_read_send(struct rep_req *r, struct rpc_context *rpc,
 	size_t n = repair_want(op) - op->step;
 	READ3args a = { .file = ino_fh3(op->ino) };
 
-	if (n > op->fs->primary.rtmax)
-		n = op->fs->primary.rtmax;
+	if (n > op->fs->active->rtmax)
+		n = op->fs->active->rtmax;
 	a.offset = op->off + op->step;
 	a.count = n;
 	return rpc_nfs3_read_async(rpc, cb, &a, r);
@@ -201,6 +201,12 @@ static void wbj_finish(struct fs_op *op)
 {
 	if (!op->wj_err) {
 		wb_write_acked(op);
+		return;
+	}
+	if (!fs_recording(op->fs)) {
+		/* Refused by the mirror after a failover: the record went
+		 * to a journal nobody applies any more. */
+		op_reply_err(op, op->wj_err);
 		return;
 	}
 	syslog(LOG_NOTICE, "%s: WRITE refused (%s): journaling what the "

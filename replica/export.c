@@ -586,6 +586,18 @@ void rep_export_pump(struct rep_export *exp)
 	export_note_health(exp);
 }
 
+struct rep_req *rep_export_steal(struct rep_export *exp)
+{
+	struct rep_req *list;
+
+	rep_export_close(exp);
+	export_wake_delayed(exp, UINT64_MAX);
+	list = exp->waitq_head;
+	exp->waitq_head = exp->waitq_tail = NULL;
+	exp->waiting = 0;
+	return list;
+}
+
 void rep_export_close(struct rep_export *exp)
 {
 	for (int i = 0; i < exp->nconns; i++) {

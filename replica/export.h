@@ -99,6 +99,11 @@ void rep_export_submit(struct rep_export *exp, struct rep_req *req);
  * Called from the loop's after_batch hook. */
 void rep_export_pump(struct rep_export *exp);
 
+/* Failover: drops every connection (in-flight calls come back) and
+ * returns every request the export held, in order, as a list linked by
+ * ->next.  The export keeps connecting and heartbeating. */
+struct rep_req *rep_export_steal(struct rep_export *exp);
+
 /* Destroys every context; in-flight requests get their callback with
  * RPC_STATUS_CANCEL and land back on the wait queue. */
 void rep_export_close(struct rep_export *exp);

@@ -32,7 +32,7 @@
 #include <stdio.h>
 #include <syslog.h>
 
-#define GRACE_MS	1000
+#define GRACE_MS	500
 #define HEARTBEAT_SLACK_MS	1500	/* heartbeat period + scheduling */
 
 const char *health_state_name(int state)

@@ -76,6 +76,9 @@
 #define JSTORE_ROOT		"/.ofsrep"
 #define JSTORE_JOURNAL		"/.ofsrep/journal"
 #define JSTORE_CKPT_NAME	"applied.ckpt"
+/* The split-brain guard's marker (fs/split.c) and its fixed size. */
+#define JSTORE_STALE_NAME	"primary-stale"
+#define JSTORE_STALE_SIZE	512
 #define JSTORE_CKPT_FILE_SIZE	(JNL_CKPT_SLOTS * JNL_CKPT_SIZE)
 #define JSTORE_DIR_MAX		32	/* "/.ofsrep/journal/4294967295" */
 #define JSTORE_PATH_MAX		64	/* longest path jstore builds */

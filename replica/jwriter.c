@@ -157,6 +157,34 @@ static int start_point(struct jwriter *jw, struct jnl_reader *rd,
 	return 0;
 }
 
+/* The split-brain guard (fs/split.c): a failover made the primary stale. */
+static int jw_refuse_stale(struct jwriter *jw, char *err, size_t errlen)
+{
+	uint8_t buf[JSTORE_STALE_SIZE + 1];
+	char what[JSTORE_STALE_SIZE + 1];
+	size_t len = 0;
+	int rc = jstore_file_read(&jw->js, JSTORE_STALE_NAME, buf,
+				  JSTORE_STALE_SIZE, &len, err, errlen);
+	long long since = 0;
+	char *p;
+
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	buf[len] = 0;
+	snprintf(what, sizeof(what), "%s", (char *)buf);
+	if ((p = strstr(what, "since=")))
+		since = atoll(p + 6);
+	snprintf(err, errlen, "split-brain guard: node %u failed over to the "
+		 "mirror on %s at %lld (unix time) and wrote it since; the "
+		 "primary is stale.  Bring the primary up to date from "
+		 ".ofsrep/mirror first, then remove %s/%s (see ofsrep-fsck(8), "
+		 "SPLIT BRAIN)", jw->js.node, jw->js.url, since, jw->js.dir,
+		 JSTORE_STALE_NAME);
+	return -ESTALE;
+}
+
 int jw_open(struct jwriter *jw, const char *url, uint32_t node,
 	    int timeout_ms, const struct jw_spool_conf *sc,
 	    struct ev_loop *loop, char *err, size_t errlen)
@@ -178,6 +206,8 @@ int jw_open(struct jwriter *jw, const char *url, uint32_t node,
 	rc = jstore_open(&jw->js, url, node, timeout_ms, err, errlen);
 	if (!rc)
 		rc = jstore_mkdir(&jw->js, err, errlen);
+	if (!rc)
+		rc = jw_refuse_stale(jw, err, errlen);
 	if (!rc && sc)
 		rc = jw_io_recover(jw, sc->path, sc->max, err, errlen);
 	if (!rc)

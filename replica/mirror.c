@@ -29,6 +29,12 @@
  *            `ofsrep status` says broken.  The lease is renewed between
  *            runs and after every batch of a run (on_ckpt).
  *   any --(mirror_stop: caught up, or the deadline passed)--> STOPPED
+ *   IDLE --(failover: mirror_handover_release)--> LIVE: the mirror is
+ *            served directly (fs/failover.c); no more runs, the lease is
+ *            kept.  Before that, mirror_handover_request makes a run start
+ *            at once, whatever WHEN TO RUN says, and after the run that
+ *            reaches the requested seq the keeper publishes the fid map
+ *            (mirror_handover_poll).
  *
  * Damage is believed only when three runs in a row see it: a run reads a
  * segment while the writer appends to it, in several READs, so one READ
@@ -85,9 +91,10 @@ const char *mirror_state_name(int state)
 		[MIRROR_RETRYING] = "retrying", [MIRROR_DAMAGED] = "damaged",
 		[MIRROR_STOPPED] = "stopped",
 		[MIRROR_LEASE_LOST] = "lease-lost",
+		[MIRROR_LIVE] = "live",
 	};
 
-	return state >= 0 && state <= MIRROR_LEASE_LOST ? names[state] : "?";
+	return state >= 0 && state <= MIRROR_LIVE ? names[state] : "?";
 }
 
 /* ---- the lease (replica/lease.c, rule L1) ---- */
@@ -312,9 +319,17 @@ static bool mirror_due(struct mirror *m, struct mirror_run *r, bool first,
 	*wait_ms = 1000;
 	if (atomic_load(&m->lease_lost) && st != MIRROR_LEASE_LOST)
 		atomic_store(&m->state, st = MIRROR_LEASE_LOST);
+	if (m->ho_released && st != MIRROR_LIVE)
+		atomic_store(&m->state, st = MIRROR_LIVE);
 	if (st == MIRROR_DAMAGED || st == MIRROR_LEASE_LOST ||
-	    !m->conf.apply) {
+	    st == MIRROR_LIVE || !m->conf.apply) {
 		*leave = m->quit;
+		return false;
+	}
+	if (m->ho_target && !atomic_load(&m->ho_ready) && !m->quit) {
+		if (now >= r->retry_at_ms)
+			return true;
+		*wait_ms = r->retry_at_ms - now;
 		return false;
 	}
 	if (m->quit && (!behind || now >= m->deadline_ms)) {
@@ -360,6 +375,37 @@ static void mirror_wait(struct mirror *m, uint64_t ms)
 	pthread_cond_timedwait(&m->cv, &m->mu, &ts);
 }
 
+/* Under m->mu, after a successful run: the handover, if one is asked
+ * for and the run reached it. */
+static void mirror_handover_publish(struct mirror *m, struct mirror_run *r)
+{
+	struct mirror_handover *ho = &m->ho;
+	const struct apl *a = &r->a;
+
+	if (!m->ho_target || atomic_load(&m->ho_ready) || !m->have_pos ||
+	    m->pos.seq < m->ho_target || !r->open)
+		return;
+	free(ho->fids);
+	memset(ho, 0, sizeof(*ho));
+	ho->fids = calloc(a->map.n ? a->map.n : 1, sizeof(*ho->fids));
+	if (!ho->fids) {
+		syslog(LOG_CRIT, "mirror: out of memory for the failover "
+		       "handover; retrying");
+		return;
+	}
+	for (uint32_t i = 0; i < a->map.n; i++) {
+		ho->fids[i].fid = a->map.ents[i].fid;
+		ho->fids[i].fh = a->map.ents[i].fh;
+	}
+	ho->n = a->map.n;
+	ho->seq = m->pos.seq;
+	ho->epoch = a->epoch;
+	ho->root = a->mirror;
+	atomic_store(&m->ho_ready, true);
+}
+
+static void mirror_write_mark(struct mirror *m, struct mirror_run *r);
+
 static void *mirror_thread(void *arg)
 {
 	struct mirror *m = arg;
@@ -380,6 +426,7 @@ static void *mirror_thread(void *arg)
 		pthread_mutex_unlock(&m->mu);
 		mirror_lease_renew(m, &r->ls);
 		pthread_mutex_lock(&m->mu);
+		mirror_write_mark(m, r);
 		if (!mirror_due(m, r, first, last_seq, &wait_ms, &leave)) {
 			if (leave)
 				break;
@@ -394,8 +441,10 @@ static void *mirror_thread(void *arg)
 		if (m->have_pos && m->pos.seq == last_seq)
 			r->noprogress_until_ms = m->last_run_ms +
 						 MIRROR_NO_PROGRESS_MS;
-		if (atomic_load(&m->state) == MIRROR_IDLE)
+		if (atomic_load(&m->state) == MIRROR_IDLE) {
 			first = false;
+			mirror_handover_publish(m, r);
+		}
 	}
 	pthread_mutex_unlock(&m->mu);
 	mirror_close_run(r);
@@ -427,6 +476,99 @@ int mirror_start(struct mirror *m, const struct mirror_conf *conf)
 	}
 	m->started = true;
 	return 0;
+}
+
+void mirror_handover_request(struct mirror *m, uint64_t seq)
+{
+	if (!m->started)
+		return;
+	pthread_mutex_lock(&m->mu);
+	if (seq > m->target)
+		m->target = seq;
+	m->ho_target = seq ? seq : 1;
+	atomic_store(&m->ho_ready, false);
+	pthread_cond_signal(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+}
+
+const struct mirror_handover *mirror_handover_poll(struct mirror *m)
+{
+	return m->started && atomic_load(&m->ho_ready) ? &m->ho : NULL;
+}
+
+void mirror_handover_release(struct mirror *m)
+{
+	pthread_mutex_lock(&m->mu);
+	m->ho_released = true;
+	free(m->ho.fids);
+	memset(&m->ho, 0, sizeof(m->ho));
+	atomic_store(&m->state, MIRROR_LIVE);
+	pthread_cond_signal(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+}
+
+void mirror_mark(struct mirror *m, const char *name, const char *data,
+		 size_t len)
+{
+	char *copy = malloc(len);
+
+	if (!copy || !m->started) {
+		free(copy);
+		syslog(LOG_CRIT, "mirror: cannot write %s", name);
+		return;
+	}
+	memcpy(copy, data, len);
+	pthread_mutex_lock(&m->mu);
+	free(m->mark_data);
+	snprintf(m->mark_name, sizeof(m->mark_name), "%s", name);
+	m->mark_data = copy;
+	m->mark_len = len;
+	pthread_cond_signal(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+}
+
+/* Under m->mu: writes a pending mark (mirror_mark) through the lease's
+ * connection; kept for the next turn if that fails. */
+static void mirror_write_mark(struct mirror *m, struct mirror_run *r)
+{
+	char err[JSTORE_ERR_MAX];
+	char name[32];
+	char *data = m->mark_data;
+	size_t len = m->mark_len;
+	int rc;
+
+	if (!data || !r->ls.open)
+		return;
+	snprintf(name, sizeof(name), "%s", m->mark_name);
+	m->mark_data = NULL;
+	pthread_mutex_unlock(&m->mu);
+	rc = jstore_file_write(&r->ls.js, name, (const uint8_t *)data, len,
+			       err, sizeof(err));
+	pthread_mutex_lock(&m->mu);
+	if (!rc) {
+		syslog(LOG_NOTICE, "mirror: node %" PRIu32 ": wrote %s",
+		       m->conf.node, name);
+		free(data);
+		return;
+	}
+	syslog(LOG_ERR, "mirror: node %" PRIu32 ": %s; retrying",
+	       m->conf.node, err);
+	if (m->mark_data)
+		free(data);	/* a newer one came meanwhile */
+	else
+		m->mark_data = data;
+}
+
+void mirror_handover_cancel(struct mirror *m)
+{
+	if (!m->started)
+		return;
+	pthread_mutex_lock(&m->mu);
+	m->ho_target = 0;
+	atomic_store(&m->ho_ready, false);
+	free(m->ho.fids);
+	memset(&m->ho, 0, sizeof(m->ho));
+	pthread_mutex_unlock(&m->mu);
 }
 
 void mirror_kick(struct mirror *m, uint64_t durable_seq, uint64_t backlog)
@@ -498,6 +640,11 @@ void mirror_stop(struct mirror *m, uint64_t durable_seq, int max_ms)
 		       "is applied at the next mount (or by ofsrep-journal "
 		       "apply)", m->conf.node, have ? pos.seq : 0, m->target);
 	atomic_store(&m->state, MIRROR_STOPPED);
+	if (m->mark_data)
+		syslog(LOG_CRIT, "mirror: node %" PRIu32 ": %s was never "
+		       "written", m->conf.node, m->mark_name);
+	free(m->mark_data);
+	free(m->ho.fids);
 	pthread_cond_destroy(&m->cv);
 	pthread_mutex_destroy(&m->mu);
 }

@@ -23,6 +23,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "replica/apl_rpc.h"
+
 enum mirror_state {
 	MIRROR_IDLE,		/* caught up with the durable journal */
 	MIRROR_APPLYING,	/* a run is going */
@@ -30,6 +32,25 @@ enum mirror_state {
 	MIRROR_DAMAGED,		/* the journal or mirror needs ofsrep-fsck */
 	MIRROR_STOPPED,		/* not running */
 	MIRROR_LEASE_LOST,	/* another process took the journal's lease */
+	MIRROR_LIVE,		/* handed over: the mirror is served */
+};
+
+/* FAILOVER HANDOVER (fs/failover.c).  The loop asks the keeper to apply
+ * up to a seq and then describe the mirror: its root handle and, for
+ * every fid of the epoch, its mirror object's handle.  After the loop
+ * releases it, the keeper applies nothing more (the mirror is served
+ * directly) and only keeps the lease. */
+struct mirror_fid {
+	uint64_t fid;
+	struct apl_fh fh;
+};
+
+struct mirror_handover {
+	uint64_t seq;		/* applied up to */
+	uint32_t epoch;		/* the fids' epoch */
+	struct apl_fh root;	/* .ofsrep/mirror */
+	struct mirror_fid *fids;
+	size_t n;
 };
 
 /* The applied position: the checkpoint in effect. */
@@ -72,6 +93,15 @@ struct mirror {
 	_Atomic uint64_t trimmed;	/* segments deleted */
 	atomic_bool cancel;	/* stop the run in progress (deadline) */
 	atomic_bool lease_lost;	/* another process took the lease */
+	/* handover: target and released under mu; ho valid once ready */
+	uint64_t ho_target;
+	bool ho_released;
+	atomic_bool ho_ready;
+	struct mirror_handover ho;
+	/* a small file the thread writes to the journal dir (under mu) */
+	char mark_name[32];
+	char *mark_data;
+	size_t mark_len;
 };
 
 int mirror_start(struct mirror *m, const struct mirror_conf *conf);
@@ -79,5 +109,15 @@ void mirror_kick(struct mirror *m, uint64_t durable_seq, uint64_t backlog);
 bool mirror_applied(struct mirror *m, struct mirror_pos *pos);
 void mirror_stop(struct mirror *m, uint64_t durable_seq, int max_ms);
 const char *mirror_state_name(int state);
+
+void mirror_handover_request(struct mirror *m, uint64_t seq);
+/* The handover, once the keeper applied up to the requested seq. */
+const struct mirror_handover *mirror_handover_poll(struct mirror *m);
+void mirror_handover_release(struct mirror *m);
+void mirror_handover_cancel(struct mirror *m);
+/* Has the keeper's thread write @len bytes as <journal dir>/@name
+ * (FILE_SYNC), retrying until it succeeds. */
+void mirror_mark(struct mirror *m, const char *name, const char *data,
+		 size_t len);
 
 #endif /* OFSREP_MIRROR_H */

@@ -306,6 +306,31 @@ def mnt(tmp_path_factory, request):
         _stop_and_check(the_lab)
 
 
+def nofailover_opts():
+    """OFSREP_MOUNT_OPTS plus failover=off (unless primary_only, which has
+    no failover anyway)."""
+    opts = os.environ.get("OFSREP_MOUNT_OPTS", "")
+    if "primary_only" not in opts:
+        opts = (opts + " -o failover=off").strip()
+    return opts
+
+
+@pytest.fixture
+def mnt_nofailover(tmp_path_factory):
+    """As `mnt`, with -o failover=off: a lost primary freezes I/O until it
+    is back (the data path's own fault handling, without failover)."""
+    if not os.access(ofsrep_bin(), os.X_OK):
+        pytest.skip(f"ofsrep binary {ofsrep_bin()} not built")
+    the_lab = Lab(tmp_path_factory.mktemp("lab"))
+    try:
+        the_lab.start(mount=True,
+                      extra_env={"OFSREP_MOUNT_OPTS": nofailover_opts()})
+        assert the_lab.path, "ofsrep-lab start printed no OFSREP_MNT"
+        yield the_lab
+    finally:
+        _stop_and_check(the_lab)
+
+
 @pytest.fixture(scope="module")
 def mnt_shared(request):
     """One lab with ofsrep mounted for a whole test module (tests that only

@@ -1,7 +1,8 @@
 """The primary data path under faults (real ganesha, real FUSE mount).
 
-Before failover exists (a later layer), losing the primary must look to
-applications like a freeze, never like an error: requests wait for the
+With failover off (-o failover=off; failover itself is
+test_failover.py), losing the primary must look to applications like a
+freeze, never like an error: requests wait for the
 server and are re-sent on a fresh connection, and data written before a
 server restart is re-sent when the server's write verifier changes.  Each
 test runs a writer that records every acknowledged write and its longest
@@ -16,6 +17,13 @@ import time
 import pytest
 
 CHUNK = 64 * 1024
+
+
+@pytest.fixture
+def mnt(mnt_nofailover):
+    """failover=off: these tests are about the data path riding out a
+    primary outage by itself (failover is tests/test_failover.py)."""
+    return mnt_nofailover
 
 
 class Writer(threading.Thread):
