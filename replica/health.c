@@ -22,8 +22,9 @@
  *   window_ms = failover_timeout + the heartbeat period + slack: the
  *   longest a live, idle export can go without an answer.  GRACE_MS
  *   covers a reconnect after a single failed call and the first connect
- *   at mount.  So a dead server (refused, reset) is DOWN after about a
- *   second, a hung one after at most window_ms.
+ *   at mount (every connection of the export down at once means the
+ *   server is gone).  So a dead server (refused, reset) is DOWN after
+ *   about half a second, a hung one after at most window_ms.
  *
  *   Every change to and from DOWN is logged with the export and figures.
  */
