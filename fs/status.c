@@ -6,40 +6,55 @@
  * fs/status_cli.c prints it.
  *
  * HEALTH (the client's exit code in brackets):
- *   healthy  [0]  every export answers, the journal is written, the
- *                 mirror keeper applies (or is off by noapply);
+ *   healthy  [0]  every export answers, the journal is written to the
+ *                 secondary, the mirror keeper applies (or is off by
+ *                 noapply);
  *   degraded [1]  service goes on with less protection: no secondary
- *                 (primary_only), the mirror keeper retrying or stopped
- *                 on damage, writers held at journal_max;
- *   broken   [2]  this mount cannot serve everything: the primary has no
- *                 connection (I/O to it waits: no failover yet), or the
- *                 journal's group writes fail (mutations wait: no local
- *                 spool yet).  Also the client's answer when no daemon
- *                 answers for the mount point.
+ *                 (primary_only); the secondary lost (journal in the local
+ *                 spool), being caught up, or stale after a spool
+ *                 overflow; failed over (the mirror serves, the primary is
+ *                 stale); the mirror keeper retrying or stopped on damage;
+ *                 writers held at journal_max;
+ *   broken   [2]  this mount cannot serve everything now: the primary has
+ *                 no connection or does not answer and there is no
+ *                 failover (yet, or possible); a failover in progress (I/O
+ *                 held); mutations waiting because neither the journal nor
+ *                 the spool can be written; the journal's lease taken
+ *                 over.  Also the client's answer when no daemon answers
+ *                 for the mount point.
  *
  * JSON, version 1 (fields are only ever added; absent facts are null):
  *
  *   {"version":1, "mountpoint":STR, "pid":N, "node":N,
  *    "mode":"journal"|"full"|"async"|"none",
  *    "health":"healthy"|"degraded"|"broken", "problems":[STR...],
- *    "failback":null, "last_failover":null, "resync":null,
+ *    "serving":"primary"|"freezing"|"catching-up"|"mirror",
+ *    "failback":null,
+ *    "last_failover":null | {"unix_time":N, "freeze_s":F, "count":N},
+ *    "resync":null | {"target":"secondary", "source":"spool",
+ *       "bytes_total":N, "bytes_left":N},
  *    "exports":[
  *      {"role":"primary", "url":STR,
- *       "state":"up"|"unresponsive"|"down",
+ *       "state":"up"|"unresponsive"|"down"|"failing-over"|"stale",
  *       "connections":N, "connections_up":N, "down_for_s":F|null,
  *       "last_error":STR|null},
  *      {"role":"secondary", "url":STR|null,
- *       "state":"up"|"failing"|"unused", "failed_writes":N,
+ *       "state":"up"|"lost"|"resync"|"stale"|"failing"|"unused",
+ *       "failed_writes":N, "outages":N, "lost_for_s":F|null,
+ *       "lost_because":STR|null,
+ *       "spool":null | {"path":STR, "bytes":N, "max_bytes":N,
+ *          "groups_spooled":N, "overflowed":BOOL},
  *       "last_error":STR|null, "last_error_age_s":F|null}],
  *    "journal":null | {"appended":N, "groups":N, "durable_seq":N,
  *       "waiting_records":N, "throttled":BOOL, "backlog_bytes":N,
  *       "journal_max_bytes":N},
  *    "mirror":null | {"state":"idle"|"applying"|"retrying"|"damaged"|
- *       "stopped"|"off", "applied_seq":N|null, "lag_records":N,
- *       "lag_bytes":N, "lag_s":F, "runs":N, "trimmed_segments":N}}
+ *       "stopped"|"lease-lost"|"live"|"off", "applied_seq":N|null,
+ *       "lag_records":N, "lag_bytes":N, "lag_s":F, "runs":N,
+ *       "trimmed_segments":N}}
  *
- * failback, last_failover and resync are null until failover exists
- * (issue 6); they are in the schema now so scripts need not change.
+ * failback stays null until failback exists (issue 6); resync describes
+ * the spool being written to a returning secondary.
  * lag_s is the age of the last applied record while records wait (an
  * upper bound of the oldest unapplied record's age), 0 when caught up.
  * The JSON is flat and made in this one place, so strings are escaped by
