@@ -15,8 +15,6 @@
 #include "fs/fs.h"
 #include "replica/lease.h"
 
-#include <xxhash.h>
-
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -273,19 +271,6 @@ static int fs_take_lease(struct fs_ctx *fs, char *err, size_t errlen)
 	return rc;
 }
 
-/* The spool of this node's journal on this secondary: one file per
- * (node, secondary URL), so two mounts never share one and a remount
- * finds what the last one left. */
-static void fs_spool_path(struct fs_ctx *fs, char *buf, size_t size)
-{
-	const char *url = fs->secondary.url_text;
-
-	snprintf(buf, size, "%s/node%d-%016llx.spool",
-		 fs->opts.spool_dir ? fs->opts.spool_dir :
-		 FS_SPOOL_DIR_DEFAULT, fs->opts.node,
-		 (unsigned long long)XXH3_64bits(url, strlen(url)));
-}
-
 static int fs_probe(struct fs_ctx *fs)
 {
 	char err[2048];
@@ -325,7 +310,9 @@ static int fs_probe(struct fs_ctx *fs)
 			.failover_timeout_ms = fs->opts.failover_timeout_ms,
 		};
 
-		fs_spool_path(fs, spool, sizeof(spool));
+		jnl_spool_path(spool, sizeof(spool), fs->opts.spool_dir ?
+			       fs->opts.spool_dir : JNL_SPOOL_DIR_DEFAULT,
+			       (uint32_t)fs->opts.node, fs->secondary.url_text);
 		rc = jw_open(&fs->jw, fs->opts.secondary, fs->opts.node,
 			     fs->opts.probe_timeout_ms, &sc, &fs->loop, err,
 			     sizeof(err));

@@ -48,6 +48,7 @@
  *       191 MB/s at 128 KiB, 1.3 GB/s at 4 MiB, docs/benchmarks.md).
  */
 #include "fs/opts.h"
+#include "journal/spool.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -125,7 +126,7 @@ static void fs_opts_usage(const char *prog)
 	       "mirror here\n"
 	       "    -o spool=DIR            local spool while the secondary is "
 	       "lost\n"
-	       "                            (" FS_SPOOL_DIR_DEFAULT ")\n"
+	       "                            (" JNL_SPOOL_DIR_DEFAULT ")\n"
 	       "    -o spool_max=MIB        spool bound, 0 = no spool (512)\n"
 	       "    -o failover_timeout=MS  silence before an export is lost "
 	       "(3000)\n"

@@ -36,8 +36,6 @@ struct fs_opts {
 	int failover_off;	/* from failover_name */
 };
 
-#define FS_SPOOL_DIR_DEFAULT "/var/lib/ofsrep/spool"
-
 /* When an application's mutation is acknowledged (design-brief promises):
  *   FS_MODE_NONE     primary only (-o primary_only): no replication;
  *   FS_MODE_JOURNAL  the primary replied and the record is durable in the

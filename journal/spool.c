@@ -344,6 +344,14 @@ static void sync_dir_of(const char *path)
 	}
 }
 
+void jnl_spool_path(char *buf, size_t size, const char *dir, uint32_t node,
+		    const char *secondary_url)
+{
+	snprintf(buf, size, "%s/node%u-%016llx.spool", dir, node,
+		 (unsigned long long)XXH3_64bits(secondary_url,
+						 strlen(secondary_url)));
+}
+
 int jnl_spool_open(struct jnl_spool *sp, const char *path, uint32_t node,
 		   uint64_t max_bytes, char *err, size_t errlen)
 {

@@ -25,6 +25,7 @@
 
 #include "journal/appender.h"
 
+#define JNL_SPOOL_DIR_DEFAULT	"/var/lib/ofsrep/spool"
 #define JNL_SPOOL_HDR_SIZE	64u
 #define JNL_SPOOL_ENT_SIZE	56u		/* entry header; data follows */
 #define JNL_SPOOL_MAGIC		"OFSRSPL1"
@@ -61,6 +62,12 @@ struct jnl_spool {
 	bool ring_ok;
 	char path[4096];
 };
+
+/* The spool of a node's journal on a secondary: one file per (node,
+ * secondary URL as given), so two mounts never share one and a remount
+ * (or ofsrep-fsck) finds what the last one left. */
+void jnl_spool_path(char *buf, size_t size, const char *dir, uint32_t node,
+		    const char *secondary_url);
 
 /* Opens (creating it and its directory, mode 0700/0600) the spool at
  * @path for @node.  An existing spool is validated: a bad header is an

@@ -79,7 +79,8 @@ static void apl_attr_copy(struct apl_attr *a, const fattr3 *f)
 		.valid = true, .type = f->type, .mode = f->mode & 07777,
 		.nlink = f->nlink, .uid = f->uid, .gid = f->gid,
 		.size = f->size, .rdev_major = f->rdev.specdata1,
-		.rdev_minor = f->rdev.specdata2,
+		.rdev_minor = f->rdev.specdata2, .fileid = f->fileid,
+		.mtime_sec = f->mtime.seconds, .mtime_nsec = f->mtime.nseconds,
 	};
 }
 

@@ -78,6 +78,9 @@ struct apl_attr {
 	uint64_t size;		/* bytes */
 	uint32_t rdev_major;	/* specdata1 */
 	uint32_t rdev_minor;	/* specdata2 */
+	uint64_t fileid;
+	uint32_t mtime_sec;
+	uint32_t mtime_nsec;
 };
 
 /* What SETATTR (and a create's attributes) sets: one flag per field. */

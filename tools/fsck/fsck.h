@@ -24,9 +24,11 @@ enum {
 
 enum fsck_answer_mode { ASK_INTERACTIVE, ASK_NO, ASK_YES, ASK_PREEN };
 
+enum fsck_resync { FSCK_RESYNC_NONE, FSCK_RESYNC_MIRROR, FSCK_RESYNC_PRIMARY };
+
 struct fsck_opts {
 	const char *secondary;
-	const char *primary;		/* optional; for --verify (later) */
+	const char *primary;		/* optional; for pass 4 (trees.c) */
 	enum fsck_answer_mode mode;
 	bool force;			/* -f */
 	bool verbose;			/* -v */
@@ -35,6 +37,9 @@ struct fsck_opts {
 	int progress_fd;		/* -C fd; -1 none */
 	uint32_t node;			/* --node; 0 = every node */
 	int timeout_ms;
+	bool verify;			/* --verify */
+	int resync;			/* --resync=: enum fsck_resync */
+	const char *spool_dir;		/* --spool=DIR */
 };
 
 /* One problem found, for the report and --json. */
@@ -58,6 +63,8 @@ struct fsck_node {
 	uint64_t ckpt_seq;
 	uint64_t pending;
 	char quarantine[256];		/* where damaged bytes went, or "" */
+	uint64_t tree_entries;		/* pass 4 */
+	uint64_t tree_differences;
 	struct fsck_problem problems[FSCK_MAX_PROBLEMS];
 	unsigned nproblems;
 	int exit;
@@ -75,7 +82,14 @@ void fsck_say(const struct fsck_opts *o, const char *fmt, ...)
 /* Set in preen mode when a problem needs an answer preen may not give. */
 extern bool fsck_preen_stopped;
 
+/* trees.c: pass 4, with the journal's lease held (jstore @js) */
+struct jstore;
+void fsck_trees(const struct fsck_opts *o, struct jstore *js, bool may,
+		struct fsck_node *r);
+
 /* node.c */
+void fsck_problem(struct fsck_node *r, const char *kind, bool fixed,
+		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int fsck_node(const struct fsck_opts *o, uint32_t node, struct fsck_node *r);
 void fsck_report_json(const struct fsck_opts *o, int ex,
 		      const struct fsck_node *r, size_t n);

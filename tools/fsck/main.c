@@ -3,21 +3,25 @@
  * export, with e2fsck's manners (docs/ofsrep-fsck.8).
  *
  *   ofsrep-fsck [-n|-y|-p] [-f] [-v] [-C FD] [--json] [--node N]
- *               [--break-lease] [--timeout-ms MS] SECONDARY_URL [PRIMARY_URL]
+ *               [--break-lease] [--timeout-ms MS] [--verify]
+ *               [--resync=mirror|primary] [--spool=DIR]
+ *               SECONDARY_URL [PRIMARY_URL]
  *   ofsrep-fsck [options] MOUNTPOINT       (the URLs from its fstab line)
  *
  * For each node's journal (every node found, or --node N) it runs the
  * passes of node.c: the lease, segments and records (cut a torn tail,
  * quarantine damage), the checkpoint, and the replay of what the mirror
- * has not applied.  It never changes a journal a live mount owns (the
- * lease, replica/lease.c); -n only reads.
+ * has not applied; then pass 4 (trees.c): the split-brain guard, and with
+ * --verify or --resync the primary's tree against the mirror.  It never
+ * changes a journal a live mount owns (the lease, replica/lease.c); -n
+ * only reads.
  *
  * Exit codes, OR'd as e2fsck's: 0 no errors, 1 errors corrected, 2 (not
  * used: no live mount is ever changed), 4 errors left uncorrected,
  * 8 operational error, 16 usage error, 32 cancelled (SIGINT).
  *
  * Files: main.c (this: options, fstab, nodes, summary), ask.c (questions,
- * progress, messages), node.c (the passes and repairs); the journal is
+ * progress, messages), node.c (the passes and repairs), trees.c (pass 4); the journal is
  * read with tools/journal/walk.c, repaired through replica/jstore_admin.c.
  */
 #include <errno.h>
@@ -28,6 +32,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "journal/spool.h"
 #include "replica/jstore.h"
 #include "tools/fsck/fsck.h"
 
@@ -37,7 +42,9 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: " PROG " [-n|-y|-p] [-f] [-v] [-C FD] [--json] "
 		"[--node N] [--break-lease]\n"
-		"                   [--timeout-ms MS] SECONDARY_URL "
+		"                   [--timeout-ms MS] [--verify] "
+		"[--resync=mirror|primary]\n"
+		"                   [--spool=DIR] SECONDARY_URL "
 		"[PRIMARY_URL]\n"
 		"       " PROG " [options] MOUNTPOINT   (URLs from its "
 		"fuse.ofsrep fstab line)\n"
@@ -47,6 +54,13 @@ static void usage(FILE *f)
 		"whole)\n"
 		"  -v  verbose     -C FD  progress on FD (0: a bar)\n"
 		"  --json  a JSON report on stdout (needs -n, -y or -p)\n"
+		"  --verify  compare the primary with the mirror (needs "
+		"PRIMARY_URL)\n"
+		"  --resync=mirror   make the mirror equal to the primary\n"
+		"  --resync=primary  make the primary equal to the mirror "
+		"(after a failover)\n"
+		"  --spool=DIR  the mount's spool directory (default "
+		JNL_SPOOL_DIR_DEFAULT ")\n"
 		"exit: 0 clean, 1 corrected, 4 left uncorrected, 8 error, "
 		"16 usage, 32 cancelled\n");
 }
@@ -122,6 +136,9 @@ static int parse(int argc, char **argv, struct fsck_opts *o, char **own1,
 		{ "break-lease", no_argument, NULL, 'B' },
 		{ "timeout-ms", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "verify", no_argument, NULL, 'V' },
+		{ "resync", required_argument, NULL, 'R' },
+		{ "spool", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int modes = 0;
@@ -178,6 +195,26 @@ static int parse(int argc, char **argv, struct fsck_opts *o, char **own1,
 						   "600000", optarg);
 			o->timeout_ms = (int)v;
 			break;
+		case 'V':
+			o->verify = true;
+			break;
+		case 'R':
+			if (!strcmp(optarg, "mirror"))
+				o->resync = FSCK_RESYNC_MIRROR;
+			else if (!strcmp(optarg, "primary"))
+				o->resync = FSCK_RESYNC_PRIMARY;
+			else
+				return usage_error("--resync wants mirror (the "
+						   "mirror made equal to the "
+						   "primary) or primary",
+						   optarg);
+			break;
+		case 'S':
+			if (optarg[0] != '/')
+				return usage_error("--spool wants an absolute "
+						   "directory", optarg);
+			o->spool_dir = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -190,6 +227,12 @@ static int parse(int argc, char **argv, struct fsck_opts *o, char **own1,
 	}
 	if (modes > 1)
 		return usage_error("give only one of -n, -y and -p", NULL);
+	if (o->resync && o->mode == ASK_NO)
+		return usage_error("--resync changes a tree; -n only reads",
+				   NULL);
+	if (o->resync && o->mode == ASK_PREEN)
+		return usage_error("--resync is not a safe repair: use -y or "
+				   "answer the question", NULL);
 	if (o->json && o->progress_fd == 0)
 		return usage_error("-C 0 draws on stdout, which --json uses: "
 				   "give -C another fd", NULL);
@@ -212,6 +255,10 @@ static int parse(int argc, char **argv, struct fsck_opts *o, char **own1,
 	}
 	o->secondary = argv[optind];
 	o->primary = argc - optind == 2 ? argv[optind + 1] : NULL;
+	if ((o->verify || o->resync) && !o->primary)
+		return usage_error("--verify and --resync compare two trees: "
+				   "give PRIMARY_URL after SECONDARY_URL",
+				   NULL);
 	return 0;
 }
 

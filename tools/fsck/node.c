@@ -40,11 +40,8 @@
 #include "tools/fsck/fsck.h"
 #include "tools/journal/tool.h"
 
-static void problem(struct fsck_node *r, const char *kind, bool fixed,
-		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static void problem(struct fsck_node *r, const char *kind, bool fixed,
-		    const char *fmt, ...)
+void fsck_problem(struct fsck_node *r, const char *kind, bool fixed,
+		  const char *fmt, ...)
 {
 	struct fsck_problem *p;
 	va_list ap;
@@ -160,7 +157,7 @@ static int damage_applied(const struct fsck_opts *o, struct journal *j,
 		return 2;
 	j->err[0] = 0;
 	if (e->segno == ck.segno) {
-		problem(r, "damage_applied", false, "%s: in records the "
+		fsck_problem(r, "damage_applied", false, "%s: in records the "
 			"mirror has applied (before the checkpoint at seq %"
 			PRIu64 "); left in place", r->describe, ck.seq);
 		r->exit |= FX_UNCORRECTED;
@@ -170,7 +167,7 @@ static int damage_applied(const struct fsck_opts *o, struct journal *j,
 		      "every record in it is applied to the mirror.  Remove "
 		      "the segments before the checkpoint's (%016" PRIx64 ")",
 		      r->node, e->segno, r->describe, ck.segno) || !may) {
-		problem(r, "damage_applied", false, "%s", r->describe);
+		fsck_problem(r, "damage_applied", false, "%s", r->describe);
 		r->exit |= FX_UNCORRECTED;
 		return 0;
 	}
@@ -183,7 +180,7 @@ static int damage_applied(const struct fsck_opts *o, struct journal *j,
 		if (rc)
 			return -1;
 	}
-	problem(r, "damage_applied", true, "%s; applied segments removed",
+	fsck_problem(r, "damage_applied", true, "%s; applied segments removed",
 		r->describe);
 	r->exit |= FX_CORRECTED;
 	return 1;
@@ -227,12 +224,12 @@ static int pass1(const struct fsck_opts *o, struct journal *j, bool may,
 			      PRIu64 " were never acknowledged.  Cut them",
 			      r->node, e->segno, j->segs[i].len - e->offset,
 			      e->seq - 1, e->offset) || !may) {
-			problem(r, "torn_tail", false, "%s", r->describe);
+			fsck_problem(r, "torn_tail", false, "%s", r->describe);
 			return 0;	/* harmless: the writer seals it */
 		}
 		rc = jstore_seg_truncate(&j->js, e->segno, e->offset, j->err,
 					 sizeof(j->err));
-		problem(r, "torn_tail", !rc, "%s", r->describe);
+		fsck_problem(r, "torn_tail", !rc, "%s", r->describe);
 		if (rc)
 			return -1;
 		r->exit |= FX_CORRECTED;
@@ -247,19 +244,19 @@ static int pass1(const struct fsck_opts *o, struct journal *j, bool may,
 			      "(quarantine) so the journal ends at record %"
 			      PRIu64, r->node, e->seq, e->segno, e->offset,
 			      r->describe, e->seq - 1) || !may) {
-			problem(r, "damage", false, "%s", r->describe);
+			fsck_problem(r, "damage", false, "%s", r->describe);
 			r->exit |= FX_UNCORRECTED;
 			return -1;
 		}
 		rc = quarantine(o, j, e, r);
-		problem(r, "damage", !rc, "%s; quarantined in %s",
+		fsck_problem(r, "damage", !rc, "%s; quarantined in %s",
 			r->describe, r->quarantine);
 		if (rc)
 			return -1;
 		r->exit |= FX_CORRECTED;
 		return 1;
 	case JNL_END_REFUSED:
-		problem(r, "refused", false, "%s: written by a newer ofsrep; "
+		fsck_problem(r, "refused", false, "%s: written by a newer ofsrep; "
 			"check it with that version", r->describe);
 		r->exit |= FX_UNCORRECTED;
 		return -1;
@@ -281,7 +278,7 @@ static void pass23(const struct fsck_opts *o, struct journal *j, bool may,
 	int rc;
 
 	if (journal_check_ckpt(j, &jo, &cc)) {
-		problem(r, "error", false, "%s", j->err);
+		fsck_problem(r, "error", false, "%s", j->err);
 		r->exit |= FX_ERROR;
 		return;
 	}
@@ -289,7 +286,7 @@ static void pass23(const struct fsck_opts *o, struct journal *j, bool may,
 	r->ckpt_seq = cc.ck.seq;
 	r->pending = cc.present ? cc.pending : r->records;
 	if (cc.present && !cc.consistent) {
-		problem(r, "checkpoint", false, "the checkpoint (seq %" PRIu64
+		fsck_problem(r, "checkpoint", false, "the checkpoint (seq %" PRIu64
 			") does not lead to the journal's end: %s", cc.ck.seq,
 			cc.line);
 		r->exit |= FX_UNCORRECTED;
@@ -301,7 +298,7 @@ static void pass23(const struct fsck_opts *o, struct journal *j, bool may,
 	if (!fsck_ask(o, true, "Node %" PRIu32 ": %" PRIu64 " records are "
 		      "not yet applied to the mirror.  Replay them", r->node,
 		      r->pending) || !may) {
-		problem(r, "unapplied", false, "%" PRIu64 " records not yet "
+		fsck_problem(r, "unapplied", false, "%" PRIu64 " records not yet "
 			"applied to the mirror", r->pending);
 		r->exit |= FX_UNCORRECTED;
 		return;
@@ -310,7 +307,7 @@ static void pass23(const struct fsck_opts *o, struct journal *j, bool may,
 	rc = a ? apl_open(a, &conf) : -ENOMEM;
 	if (!rc)
 		rc = apl_run(a);
-	problem(r, "unapplied", !rc, "%" PRIu64 " records not yet applied "
+	fsck_problem(r, "unapplied", !rc, "%" PRIu64 " records not yet applied "
 		"to the mirror%s%s", r->pending, rc ? ": " : "",
 		rc && a ? a->err : "");
 	if (!rc) {
@@ -350,7 +347,7 @@ static bool take_lease(const struct fsck_opts *o, struct lease_conn *lc,
 	*held = false;
 	if (rc == -EUCLEAN && o->mode != ASK_NO) {
 		if (!o->break_lease) {
-			problem(r, "lease", false, "%s (--break-lease "
+			fsck_problem(r, "lease", false, "%s (--break-lease "
 				"replaces it)", lc->err);
 			r->exit |= FX_ERROR;
 			return false;
@@ -358,7 +355,7 @@ static bool take_lease(const struct fsck_opts *o, struct lease_conn *lc,
 		fsck_say(o, "Node %" PRIu32 ": replacing an unreadable "
 			 "lease\n", r->node);
 		if (unlink_lease(lc)) {
-			problem(r, "lease", false, "%s", lc->err);
+			fsck_problem(r, "lease", false, "%s", lc->err);
 			r->exit |= FX_ERROR;
 			return false;
 		}
@@ -371,7 +368,7 @@ static bool take_lease(const struct fsck_opts *o, struct lease_conn *lc,
 			return false;
 		}
 		if (!o->break_lease) {
-			problem(r, "lease", false, "the journal is in use by "
+			fsck_problem(r, "lease", false, "the journal is in use by "
 				"%s: unmount it first (or -n to check only; "
 				"--break-lease if that holder is dead)", who);
 			r->exit |= FX_ERROR;
@@ -380,7 +377,7 @@ static bool take_lease(const struct fsck_opts *o, struct lease_conn *lc,
 		fsck_say(o, "Node %" PRIu32 ": breaking the lease of %s\n",
 			 r->node, who);
 		if (unlink_lease(lc)) {
-			problem(r, "lease", false, "%s", lc->err);
+			fsck_problem(r, "lease", false, "%s", lc->err);
 			r->exit |= FX_ERROR;
 			return false;
 		}
@@ -390,7 +387,7 @@ static bool take_lease(const struct fsck_opts *o, struct lease_conn *lc,
 	lease_self(&me, "ofsrep-fsck", NULL);
 	rc = lease_take(&lc->js, &me, lc->err, sizeof(lc->err));
 	if (rc) {
-		problem(r, "lease", false, "%s", lc->err);
+		fsck_problem(r, "lease", false, "%s", lc->err);
 		r->exit |= FX_ERROR;
 		return false;
 	}
@@ -415,7 +412,7 @@ int fsck_node(const struct fsck_opts *o, uint32_t node, struct fsck_node *r)
 	rc = jstore_open(&lc.js, o->secondary, node, o->timeout_ms, lc.err,
 			 sizeof(lc.err));
 	if (rc) {
-		problem(r, "error", false, "%s", lc.err);
+		fsck_problem(r, "error", false, "%s", lc.err);
 		return r->exit |= FX_ERROR;
 	}
 	may = take_lease(o, &lc, r, &held);
@@ -443,13 +440,15 @@ int fsck_node(const struct fsck_opts *o, uint32_t node, struct fsck_node *r)
 			fsck_say(o, "Node %" PRIu32 ": pass 3: records not "
 				 "yet applied to the mirror\n", node);
 			pass23(o, &j, may, r);
+			if (!fsck_interrupted && !(r->exit & FX_ERROR))
+				fsck_trees(o, &lc.js, may, r);
 		}
 		if (rc < 0 && j.err[0] && !(r->exit & FX_UNCORRECTED)) {
-			problem(r, "error", false, "%s", j.err);
+			fsck_problem(r, "error", false, "%s", j.err);
 			r->exit |= FX_ERROR;
 		}
 	} else {
-		problem(r, "error", false, "%s", j.err);
+		fsck_problem(r, "error", false, "%s", j.err);
 		r->exit |= FX_ERROR;
 	}
 	journal_close(&j);
@@ -481,6 +480,8 @@ static void node_json(const struct fsck_node *r)
 		json_str(r->quarantine);
 	else
 		fputs("null", stdout);
+	printf(",\"tree_entries\":%" PRIu64 ",\"tree_differences\":%" PRIu64,
+	       r->tree_entries, r->tree_differences);
 	printf(",\"exit\":%d,\"problems\":[", r->exit);
 	for (unsigned i = 0; i < r->nproblems; i++) {
 		printf("%s{\"kind\":\"%s\",\"fixed\":%s,\"what\":",

@@ -1,0 +1,634 @@
+/*
+ * treesync.c — compare a source tree with a destination tree, both on
+ * NFS exports, and (repair) make the destination equal to the source.
+ *
+ * EQUAL means, for every name below the two roots (the export root's own
+ * ".ofsrep" is left out on both sides): the same type; for regular files
+ * the same size and bytes (compared chunk by chunk; a difference is
+ * reported with both files' XXH3 and the first differing byte), the same
+ * mtime, and hard links to the same object where the source has them;
+ * for symlinks the same target; for devices the same numbers; and the
+ * same mode, owner and group.  Directory times are not compared: the
+ * journal does not replicate them (journal/format.h) and a copy changes
+ * them anyway.  Names only in the destination are differences too.
+ *
+ * Repair, per difference: a missing object is created (a regular file
+ * that is a further link of an object already synced is linked instead),
+ * an object of another type or an extra name is removed (recursively),
+ * differing bytes are rewritten FILE_SYNC from the first difference on
+ * and the size cut, attributes set; mtime last, after the bytes.
+ *
+ * Both sides are read through their own libnfs connection (jstore plus
+ * the applier's synchronous raw RPCs, replica/apl_rpc.h), one call at a
+ * time: this is a tool for an unmounted pair, not a data path.  Trees
+ * being written meanwhile give a report of a moving target.
+ */
+#include "replica/treesync.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <xxhash.h>
+
+#define TS_CHUNK	(1u << 20)
+
+struct ts_side {
+	struct jstore js;
+	struct apl_rpc rpc;
+	struct apl_fh root;
+	bool open;
+	bool rpc_ok;
+	const char *url;
+};
+
+struct ts_link {
+	uint64_t fileid;	/* source object; 0: empty slot */
+	struct apl_fh fh;	/* its destination object */
+};
+
+struct ts {
+	const struct ts_conf *c;
+	struct ts_side src;
+	struct ts_side dst;
+	struct ts_stats *st;
+	char path[4096];
+	size_t plen;
+	struct ts_link *links;	/* open addressing, power of two */
+	size_t nlinks;
+	size_t caplinks;
+	uint8_t *sbuf;
+	uint8_t *dbuf;
+	uint64_t last_progress_ms;
+	char *err;
+	size_t errlen;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int noop_done(void *arg, struct apl_call *c)
+{
+	return 0;
+}
+
+static int fail(struct ts *t, struct ts_side *s, const char *op, int rc)
+{
+	snprintf(t->err, t->errlen, "%s: %s %s: %s", s->url, op,
+		 t->plen ? t->path : "/", strerror(-rc));
+	return rc;
+}
+
+static void differ(struct ts *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void differ(struct ts *t, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	t->st->differences++;
+	if (t->c->report)
+		t->c->report(t->c->arg, t->plen ? t->path : "/", what);
+}
+
+static void progress(struct ts *t, bool last)
+{
+	uint64_t now = mono_ms();
+
+	if (!t->c->progress || (!last && now < t->last_progress_ms + 1000))
+		return;
+	t->last_progress_ms = now;
+	t->c->progress(t->c->arg, t->st);
+}
+
+/* ---- path and link bookkeeping ---- */
+
+static size_t path_push(struct ts *t, const char *name)
+{
+	size_t old = t->plen;
+	int n = snprintf(t->path + t->plen, sizeof(t->path) - t->plen,
+			 "%s%s", t->plen ? "/" : "", name);
+
+	if (n > 0 && (size_t)n < sizeof(t->path) - t->plen)
+		t->plen += (size_t)n;
+	return old;
+}
+
+static void path_pop(struct ts *t, size_t old)
+{
+	t->plen = old;
+	t->path[old] = 0;
+}
+
+static struct ts_link *link_slot(struct ts *t, uint64_t fileid)
+{
+	size_t mask = t->caplinks - 1;
+	size_t i = XXH3_64bits(&fileid, sizeof(fileid)) & mask;
+
+	while (t->links[i].fileid && t->links[i].fileid != fileid)
+		i = (i + 1) & mask;
+	return &t->links[i];
+}
+
+static const struct apl_fh *link_get(struct ts *t, uint64_t fileid)
+{
+	struct ts_link *l;
+
+	if (!t->caplinks)
+		return NULL;
+	l = link_slot(t, fileid);
+	return l->fileid ? &l->fh : NULL;
+}
+
+static int link_put(struct ts *t, uint64_t fileid, const struct apl_fh *fh)
+{
+	if (2 * (t->nlinks + 1) > t->caplinks) {
+		struct ts_link *old = t->links;
+		size_t oldcap = t->caplinks;
+
+		t->caplinks = oldcap ? 2 * oldcap : 256;
+		t->links = calloc(t->caplinks, sizeof(*t->links));
+		if (!t->links)
+			return -ENOMEM;
+		for (size_t i = 0; i < oldcap; i++)
+			if (old[i].fileid)
+				*link_slot(t, old[i].fileid) = old[i];
+		free(old);
+	}
+	struct ts_link *l = link_slot(t, fileid);
+
+	if (!l->fileid)
+		t->nlinks++;
+	l->fileid = fileid;
+	l->fh = *fh;
+	return 0;
+}
+
+/* ---- the two sides ---- */
+
+static int side_open(struct ts *t, struct ts_side *s, const char *url,
+		     const char *path)
+{
+	char comp[256];
+	size_t len;
+	int rc;
+
+	s->url = url;
+	rc = jstore_open(&s->js, url, 1, t->c->timeout_ms, t->err, t->errlen);
+	if (rc)
+		return rc;
+	s->open = true;
+	rc = apl_rpc_init(&s->rpc, &s->js, noop_done, NULL);
+	if (!rc) {
+		s->rpc_ok = true;
+		rc = jstore_root_fh(&s->js, s->root.data, APL_FH_MAX, &len);
+		s->root.len = (uint32_t)len;
+	}
+	if (rc)
+		return fail(t, s, "mount", rc);
+	while (*path) {
+		size_t n;
+
+		while (*path == '/')
+			path++;
+		n = strcspn(path, "/");
+		if (!n)
+			break;
+		if (n >= sizeof(comp)) {
+			snprintf(t->err, t->errlen, "%s: path too long", url);
+			return -ENAMETOOLONG;
+		}
+		memcpy(comp, path, n);
+		comp[n] = 0;
+		rc = apl_rpc_lookup(&s->rpc, &s->root, comp, n, &s->root,
+				    NULL);
+		if (rc) {
+			snprintf(t->err, t->errlen, "%s: look up %s: %s", url,
+				 comp, strerror(-rc));
+			return rc;
+		}
+		path += n;
+	}
+	return 0;
+}
+
+static void side_close(struct ts_side *s)
+{
+	if (s->open)
+		jstore_close(&s->js);
+	if (s->rpc_ok)
+		apl_rpc_fini(&s->rpc);
+	s->open = s->rpc_ok = false;
+}
+
+/* Reads up to TS_CHUNK bytes at @off, all of them unless the file ends. */
+static int read_chunk(struct ts_side *s, const struct apl_fh *fh,
+		      uint64_t off, uint8_t *buf, size_t *got)
+{
+	*got = 0;
+	while (*got < TS_CHUNK) {
+		size_t n = 0;
+		bool eof = false;
+		int rc = apl_rpc_read(&s->rpc, fh, off + *got, buf + *got,
+				      TS_CHUNK - *got, &n, &eof);
+
+		if (rc)
+			return rc;
+		*got += n;
+		if (eof || !n)
+			break;
+	}
+	return 0;
+}
+
+/* ---- one object ---- */
+
+static int sync_dir(struct ts *t, const struct apl_fh *sdir,
+		    const struct apl_fh *ddir, bool top);
+
+static int remove_tree(struct ts *t, const struct apl_fh *dir,
+		       const char *name)
+{
+	struct apl_fh fh;
+	struct apl_attr a = { 0 };
+	struct apl_names names;
+	int rc = apl_rpc_lookup(&t->dst.rpc, dir, name, strlen(name), &fh,
+				&a);
+
+	if (rc)
+		return rc == -ENOENT ? 0 : fail(t, &t->dst, "look up", rc);
+	if (a.type != APL_NF3DIR) {
+		rc = apl_rpc_remove(&t->dst.rpc, dir, name, strlen(name));
+		return rc ? fail(t, &t->dst, "remove", rc) : 0;
+	}
+	rc = apl_rpc_readdir(&t->dst.rpc, &fh, &names);
+	if (rc)
+		return fail(t, &t->dst, "read directory", rc);
+	for (size_t i = 0; !rc && i < names.n; i++)
+		rc = remove_tree(t, &fh, names.v[i]);
+	apl_names_free(&names);
+	if (!rc && (rc = apl_rpc_rmdir(&t->dst.rpc, dir, name, strlen(name))))
+		rc = fail(t, &t->dst, "remove directory", rc);
+	return rc;
+}
+
+/* Compares the bytes; with repair, rewrites from the first difference. */
+static int sync_bytes(struct ts *t, const struct apl_fh *sfh,
+		      const struct apl_attr *sa, const struct apl_fh *dfh,
+		      const struct apl_attr *da, bool fresh, bool *fixed)
+{
+	uint64_t end = sa->size > da->size ? sa->size : da->size;
+	uint64_t first = UINT64_MAX;
+	XXH3_state_t *hs = XXH3_createState(), *hd = XXH3_createState();
+	int rc = hs && hd ? 0 : -ENOMEM;
+
+	if (!rc) {
+		XXH3_64bits_reset(hs);
+		XXH3_64bits_reset(hd);
+	}
+	for (uint64_t off = 0; !rc && off < end; off += TS_CHUNK) {
+		size_t ns, nd;
+
+		rc = read_chunk(&t->src, sfh, off, t->sbuf, &ns);
+		if (rc) {
+			rc = fail(t, &t->src, "read", rc);
+			break;
+		}
+		rc = read_chunk(&t->dst, dfh, off, t->dbuf, &nd);
+		if (rc) {
+			rc = fail(t, &t->dst, "read", rc);
+			break;
+		}
+		t->st->bytes += ns;
+		XXH3_64bits_update(hs, t->sbuf, ns);
+		XXH3_64bits_update(hd, t->dbuf, nd);
+		if (first == UINT64_MAX && (ns != nd ||
+					    memcmp(t->sbuf, t->dbuf, ns))) {
+			size_t i = 0;
+
+			while (i < ns && i < nd && t->sbuf[i] == t->dbuf[i])
+				i++;
+			first = off + i;
+		}
+		if (first != UINT64_MAX && t->c->repair && ns) {
+			rc = apl_rpc_write_wait(&t->dst.rpc, dfh, off, t->sbuf,
+						ns, true);
+			if (rc)
+				rc = fail(t, &t->dst, "write", rc);
+			t->st->copied += ns;
+		}
+		progress(t, false);
+	}
+	if (!rc && first != UINT64_MAX && !fresh) {
+		differ(t, "content differs from byte %" PRIu64 " (size %"
+		       PRIu64 " / %" PRIu64 ", xxh3 %016llx / %016llx)", first,
+		       sa->size, da->size,
+		       (unsigned long long)XXH3_64bits_digest(hs),
+		       (unsigned long long)XXH3_64bits_digest(hd));
+		*fixed = t->c->repair;
+	}
+	XXH3_freeState(hs);
+	XXH3_freeState(hd);
+	if (!rc && t->c->repair && da->size > sa->size) {
+		struct apl_sattr cut = { .set_size = true, .size = sa->size };
+
+		rc = apl_rpc_setattr(&t->dst.rpc, dfh, &cut);
+		if (rc)
+			rc = fail(t, &t->dst, "truncate", rc);
+	}
+	return rc;
+}
+
+/* mode, owner, group; mtime of regular files (after their bytes). */
+static int sync_attrs(struct ts *t, const struct apl_fh *dfh,
+		      const struct apl_attr *sa, const struct apl_attr *da,
+		      bool fresh, bool *fixed)
+{
+	struct apl_sattr set = { 0 };
+
+	if (sa->mode != da->mode) {
+		if (!fresh)
+			differ(t, "mode %04o / %04o", sa->mode, da->mode);
+		set.set_mode = true;
+		set.mode = sa->mode;
+	}
+	if (sa->uid != da->uid || sa->gid != da->gid) {
+		if (!fresh)
+			differ(t, "owner %u:%u / %u:%u", sa->uid, sa->gid,
+			       da->uid, da->gid);
+		set.set_uid = set.set_gid = true;
+		set.uid = sa->uid;
+		set.gid = sa->gid;
+	}
+	/* Rewritten bytes moved the destination's mtime: set it back. */
+	if (sa->type == APL_NF3REG && (*fixed ||
+				       sa->mtime_sec != da->mtime_sec ||
+				       sa->mtime_nsec != da->mtime_nsec)) {
+		if (!fresh && !*fixed)
+			differ(t, "mtime %u.%09u / %u.%09u", sa->mtime_sec,
+			       sa->mtime_nsec, da->mtime_sec, da->mtime_nsec);
+		set.set_mtime = true;
+		set.mtime_sec = sa->mtime_sec;
+		set.mtime_nsec = sa->mtime_nsec;
+	}
+	if (!t->c->repair || !(set.set_mode || set.set_uid || set.set_mtime))
+		return 0;
+	*fixed = true;
+	if (sa->type == APL_NF3LNK)
+		return 0;	/* NFSv3 SETATTR follows no symlink; skip */
+	int rc = apl_rpc_setattr(&t->dst.rpc, dfh, &set);
+
+	return rc ? fail(t, &t->dst, "set attributes", rc) : 0;
+}
+
+/* Creates @name in @ddir like the source object; *dfh, *da describe it. */
+static int create_like(struct ts *t, const struct apl_fh *ddir,
+		       const char *name, const struct apl_fh *sfh,
+		       const struct apl_attr *sa, struct apl_fh *dfh,
+		       struct apl_attr *da)
+{
+	struct apl_sattr own = { .set_mode = true, .mode = sa->mode,
+				 .set_uid = true, .uid = sa->uid,
+				 .set_gid = true, .gid = sa->gid };
+	size_t nl = strlen(name);
+	char target[4096];
+	size_t tl = 0;
+	int rc;
+
+	switch (sa->type) {
+	case APL_NF3REG:
+		rc = apl_rpc_create(&t->dst.rpc, ddir, name, nl, &own, dfh, da);
+		break;
+	case APL_NF3DIR:
+		rc = apl_rpc_mkdir(&t->dst.rpc, ddir, name, nl, &own, dfh, da);
+		break;
+	case APL_NF3LNK:
+		rc = apl_rpc_readlink(&t->src.rpc, sfh, target,
+				      sizeof(target) - 1, &tl);
+		if (rc)
+			return fail(t, &t->src, "read link", rc);
+		rc = apl_rpc_symlink(&t->dst.rpc, ddir, name, nl, target, tl,
+				     &own, dfh, da);
+		break;
+	default:
+		rc = apl_rpc_mknod(&t->dst.rpc, ddir, name, nl, sa->type,
+				   sa->rdev_major, sa->rdev_minor, &own, dfh,
+				   da);
+	}
+	if (rc)
+		return fail(t, &t->dst, "create", rc);
+	if (!da->valid)
+		rc = apl_rpc_getattr(&t->dst.rpc, dfh, da);
+	return rc ? fail(t, &t->dst, "get attributes", rc) : 0;
+}
+
+static int sync_symlink(struct ts *t, const struct apl_fh *ddir,
+			const char *name, const struct apl_fh *sfh,
+			const struct apl_fh *dfh, bool *differs)
+{
+	char st[4096], dt[4096];
+	size_t sl = 0, dl = 0;
+	int rc = apl_rpc_readlink(&t->src.rpc, sfh, st, sizeof(st), &sl);
+
+	if (rc)
+		return fail(t, &t->src, "read link", rc);
+	rc = apl_rpc_readlink(&t->dst.rpc, dfh, dt, sizeof(dt), &dl);
+	if (rc)
+		return fail(t, &t->dst, "read link", rc);
+	*differs = sl != dl || memcmp(st, dt, sl);
+	if (*differs)
+		differ(t, "symlink target '%.*s' / '%.*s'", (int)sl, st,
+		       (int)dl, dt);
+	return 0;
+}
+
+static int sync_entry(struct ts *t, const struct apl_fh *sdir,
+		      const struct apl_fh *ddir, const char *name)
+{
+	struct apl_fh sfh, dfh;
+	struct apl_attr sa = { 0 }, da = { 0 };
+	const struct apl_fh *linked;
+	bool present, fixed = false, fresh = false, redo = false;
+	int rc = apl_rpc_lookup(&t->src.rpc, sdir, name, strlen(name), &sfh,
+				&sa);
+
+	if (rc == -ENOENT)
+		return 0;	/* gone since the listing */
+	if (!rc && !sa.valid)
+		rc = apl_rpc_getattr(&t->src.rpc, &sfh, &sa);
+	if (rc)
+		return fail(t, &t->src, "look up", rc);
+	t->st->entries++;
+	rc = apl_rpc_lookup(&t->dst.rpc, ddir, name, strlen(name), &dfh, &da);
+	if (!rc && !da.valid)
+		rc = apl_rpc_getattr(&t->dst.rpc, &dfh, &da);
+	if (rc && rc != -ENOENT)
+		return fail(t, &t->dst, "look up", rc);
+	present = !rc;
+	rc = 0;
+	linked = sa.type == APL_NF3REG && sa.nlink > 1 ?
+		 link_get(t, sa.fileid) : NULL;
+	if (present && sa.type != da.type) {
+		differ(t, "type %u / %u", sa.type, da.type);
+		redo = true;
+	} else if (present && linked && !apl_fh_eq(linked, &dfh)) {
+		differ(t, "not a hard link of the object it is linked to in "
+		       "the source");
+		redo = true;
+	} else if (present && sa.type == APL_NF3LNK) {
+		rc = sync_symlink(t, ddir, name, &sfh, &dfh, &redo);
+	} else if (present && (sa.type == APL_NF3CHR ||
+			       sa.type == APL_NF3BLK) &&
+		   (sa.rdev_major != da.rdev_major ||
+		    sa.rdev_minor != da.rdev_minor)) {
+		differ(t, "device %u,%u / %u,%u", sa.rdev_major,
+		       sa.rdev_minor, da.rdev_major, da.rdev_minor);
+		redo = true;
+	} else if (!present) {
+		differ(t, "missing in the destination");
+	}
+	if (rc)
+		return rc;
+	if (redo && t->c->repair) {
+		rc = remove_tree(t, ddir, name);
+		if (rc)
+			return rc;
+		present = false;
+	}
+	if (redo && !t->c->repair)
+		return 0;
+	if (linked && present)
+		return 0;		/* the same object, synced already */
+	if (!present) {
+		if (!t->c->repair)
+			return 0;
+		t->st->fixed++;
+		if (linked) {
+			rc = apl_rpc_link(&t->dst.rpc, linked, ddir, name,
+					  strlen(name));
+			return rc ? fail(t, &t->dst, "link", rc) : 0;
+		}
+		rc = create_like(t, ddir, name, &sfh, &sa, &dfh, &da);
+		if (rc)
+			return rc;
+		fresh = fixed = true;
+	}
+	if (sa.type == APL_NF3REG && sa.nlink > 1 &&
+	    (rc = link_put(t, sa.fileid, &dfh)))
+		return rc;
+	if (sa.type == APL_NF3REG)
+		rc = sync_bytes(t, &sfh, &sa, &dfh, &da, fresh, &fixed);
+	else if (sa.type == APL_NF3DIR)
+		rc = sync_dir(t, &sfh, &dfh, false);
+	if (!rc)
+		rc = sync_attrs(t, &dfh, &sa, &da, fresh, &fixed);
+	if (!rc && fixed && !fresh)
+		t->st->fixed++;
+	return rc;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool has_name(const struct apl_names *n, const char *name)
+{
+	return n->n && bsearch(&name, n->v, n->n, sizeof(*n->v), name_cmp);
+}
+
+/* ".ofsrep" at an export's root is ofsrep's own, on either side. */
+static bool skipped(bool top, const char *name)
+{
+	return top && !strcmp(name, ".ofsrep");
+}
+
+static int sync_dir(struct ts *t, const struct apl_fh *sdir,
+		    const struct apl_fh *ddir, bool top)
+{
+	struct apl_names sn, dn;
+	int rc = apl_rpc_readdir(&t->src.rpc, sdir, &sn);
+
+	if (rc)
+		return fail(t, &t->src, "read directory", rc);
+	rc = apl_rpc_readdir(&t->dst.rpc, ddir, &dn);
+	if (rc) {
+		apl_names_free(&sn);
+		return fail(t, &t->dst, "read directory", rc);
+	}
+	qsort(sn.v, sn.n, sizeof(*sn.v), name_cmp);
+	qsort(dn.v, dn.n, sizeof(*dn.v), name_cmp);
+	/* Extra names first: a name the source has under another type may
+	 * need the space (and a link its target) before it is made. */
+	for (size_t i = 0; !rc && i < dn.n; i++) {
+		size_t mark;
+
+		if (skipped(top, dn.v[i]) || has_name(&sn, dn.v[i]))
+			continue;
+		mark = path_push(t, dn.v[i]);
+		t->st->entries++;
+		differ(t, "only in the destination");
+		if (t->c->repair) {
+			rc = remove_tree(t, ddir, dn.v[i]);
+			t->st->fixed += !rc;
+		}
+		path_pop(t, mark);
+	}
+	for (size_t i = 0; !rc && i < sn.n; i++) {
+		size_t mark;
+
+		if (skipped(top, sn.v[i]))
+			continue;
+		mark = path_push(t, sn.v[i]);
+		rc = sync_entry(t, sdir, ddir, sn.v[i]);
+		path_pop(t, mark);
+	}
+	apl_names_free(&sn);
+	apl_names_free(&dn);
+	return rc;
+}
+
+int ts_run(const struct ts_conf *conf, struct ts_stats *st, char *err,
+	   size_t errlen)
+{
+	struct ts t = { .c = conf, .st = st, .err = err, .errlen = errlen };
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	err[0] = 0;
+	t.sbuf = malloc(TS_CHUNK);
+	t.dbuf = malloc(TS_CHUNK);
+	rc = t.sbuf && t.dbuf ? 0 : -ENOMEM;
+	if (!rc)
+		rc = side_open(&t, &t.src, conf->src_url, conf->src_path);
+	if (!rc)
+		rc = side_open(&t, &t.dst, conf->dst_url, conf->dst_path);
+	if (!rc)
+		rc = sync_dir(&t, &t.src.root, &t.dst.root,
+			      !strcmp(conf->src_path, "/") ||
+			      !strcmp(conf->dst_path, "/"));
+	if (rc && !err[0])
+		snprintf(err, errlen, "%s -> %s: at %s: %s", conf->src_url,
+			 conf->dst_url, t.plen ? t.path : "/", strerror(-rc));
+	progress(&t, true);
+	side_close(&t.src);
+	side_close(&t.dst);
+	free(t.links);
+	free(t.sbuf);
+	free(t.dbuf);
+	if (rc && !err[0])
+		snprintf(err, errlen, "%s", strerror(-rc));
+	return rc;
+}

@@ -1,0 +1,47 @@
+/*
+ * treesync.h — compare two trees on NFS exports, and make the second
+ * equal to the first (see treesync.c for what "equal" means).
+ *
+ * Used by ofsrep-fsck: --verify (primary against mirror, report only),
+ * --resync=mirror (the mirror made equal to the primary) and
+ * --resync=primary (the primary made equal to the mirror, after a
+ * failover).
+ */
+#ifndef OFSREP_TREESYNC_H
+#define OFSREP_TREESYNC_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "replica/apl_rpc.h"
+#include "replica/jstore.h"
+
+struct ts_stats {
+	uint64_t entries;	/* objects compared */
+	uint64_t bytes;		/* file bytes compared (read on both) */
+	uint64_t differences;	/* objects that differed */
+	uint64_t fixed;		/* of those, made equal (repair) */
+	uint64_t copied;	/* bytes written to the destination */
+};
+
+struct ts_conf {
+	const char *src_url;	/* the tree that is right */
+	const char *src_path;	/* inside its export: "/" or "/.ofsrep/mirror" */
+	const char *dst_url;
+	const char *dst_path;
+	int timeout_ms;
+	bool repair;		/* false: only report */
+	/* Each difference, as "path: what" (path relative to the trees). */
+	void (*report)(void *arg, const char *path, const char *what);
+	/* Now and then, and once at the end. */
+	void (*progress)(void *arg, const struct ts_stats *st);
+	void *arg;
+};
+
+/* 0 (compared; st says what differed), or -errno with one line in @err
+ * naming the export, path and error. */
+int ts_run(const struct ts_conf *conf, struct ts_stats *st, char *err,
+	   size_t errlen);
+
+#endif

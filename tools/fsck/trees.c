@@ -1,0 +1,211 @@
+/*
+ * trees.c — ofsrep-fsck's pass 4: the primary's tree against the mirror
+ * (replica/treesync.c), and the split-brain guard (fs/split.c).
+ *
+ *   --verify          report every difference between the primary and
+ *                     .ofsrep/mirror (read-only; left uncorrected: 4)
+ *   --resync=mirror   make the mirror equal to the primary: after the
+ *                     local spool overflowed, or to seed a mirror for a
+ *                     tree that existed before ofsrep.  The journal must
+ *                     be fully applied first (pass 3), so that no record
+ *                     is applied again on top; the overflowed spool file
+ *                     is set aside (renamed, never deleted).
+ *   --resync=primary  make the primary equal to the mirror, after a
+ *                     failover made it stale; then the guard's marker is
+ *                     removed so the pair can be mounted again.
+ *
+ * Runs while the tool holds the journal's lease (no mount is live), after
+ * the journal passes.  A marker with neither option is reported: the
+ * primary is stale and the exit code says uncorrected.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "journal/spool.h"
+#include "replica/jstore.h"
+#include "replica/treesync.h"
+#include "tools/fsck/fsck.h"
+
+struct trees_ctx {
+	const struct fsck_opts *o;
+	uint32_t node;
+	unsigned shown;
+};
+
+#define TREES_SHOW_MAX 200	/* differences printed one by one */
+
+static void on_difference(void *arg, const char *path, const char *what)
+{
+	struct trees_ctx *c = arg;
+
+	if (c->shown++ < TREES_SHOW_MAX || c->o->verbose)
+		fsck_say(c->o, "Node %" PRIu32 ": %s: %s\n", c->node, path,
+			 what);
+}
+
+static void on_progress(void *arg, const struct ts_stats *st)
+{
+	struct trees_ctx *c = arg;
+
+	/* machine progress only: the total is not known beforehand */
+	if (c->o->progress_fd > 0)
+		fsck_progress(c->o, c->node, 4, st->entries, 0);
+}
+
+/* The guard's marker: 1 present (its first line in @what), 0 absent. */
+static int stale_marker(struct jstore *js, char *what, size_t size,
+			struct fsck_node *r)
+{
+	uint8_t buf[JSTORE_STALE_SIZE + 1];
+	char err[JSTORE_ERR_MAX];
+	size_t len = 0;
+	int rc = jstore_file_read(js, JSTORE_STALE_NAME, buf,
+				  JSTORE_STALE_SIZE, &len, err, sizeof(err));
+	char *since;
+
+	if (rc == -ENOENT)
+		return 0;
+	if (rc) {
+		fsck_problem(r, "error", false, "%s", err);
+		r->exit |= FX_ERROR;
+		return -1;
+	}
+	buf[len] = 0;
+	since = strstr((char *)buf, "since=");
+	snprintf(what, size, "a failover to the mirror at %lld (unix time) "
+		 "made the primary stale", since ? atoll(since + 6) : 0LL);
+	return 1;
+}
+
+/* The overflowed spool of this node and secondary, if on this host. */
+static void set_spool_aside(const struct fsck_opts *o, uint32_t node)
+{
+	char path[4096], aside[4200];
+
+	jnl_spool_path(path, sizeof(path), o->spool_dir ? o->spool_dir :
+		       JNL_SPOOL_DIR_DEFAULT, node, o->secondary);
+	if (access(path, F_OK))
+		return;
+	snprintf(aside, sizeof(aside), "%s.resynced-%lld", path,
+		 (long long)time(NULL));
+	if (rename(path, aside))
+		fsck_say(o, "Node %" PRIu32 ": could not set the spool %s "
+			 "aside: %s\n", node, path, strerror(errno));
+	else
+		fsck_say(o, "Node %" PRIu32 ": the spool %s is obsolete now; "
+			 "kept as %s\n", node, path, aside);
+}
+
+static int run(const struct fsck_opts *o, struct fsck_node *r, bool repair,
+	       bool to_primary, struct ts_stats *st)
+{
+	struct trees_ctx c = { .o = o, .node = r->node };
+	struct ts_conf conf = {
+		.src_url = to_primary ? o->secondary : o->primary,
+		.src_path = to_primary ? "/.ofsrep/mirror" : "/",
+		.dst_url = to_primary ? o->primary : o->secondary,
+		.dst_path = to_primary ? "/" : "/.ofsrep/mirror",
+		.timeout_ms = o->timeout_ms, .repair = repair,
+		.report = on_difference, .progress = on_progress, .arg = &c,
+	};
+	char err[JSTORE_ERR_MAX];
+	int rc = ts_run(&conf, st, err, sizeof(err));
+
+	if (rc) {
+		fsck_problem(r, "error", false, "%s", err);
+		r->exit |= FX_ERROR;
+	}
+	if (c.shown > TREES_SHOW_MAX && !o->verbose)
+		fsck_say(o, "Node %" PRIu32 ": ... %u more differences (-v "
+			 "shows all)\n", r->node, c.shown - TREES_SHOW_MAX);
+	return rc;
+}
+
+void fsck_trees(const struct fsck_opts *o, struct jstore *js, bool may,
+		struct fsck_node *r)
+{
+	struct ts_stats st;
+	char stale[256];
+	int marker = stale_marker(js, stale, sizeof(stale), r);
+	bool to_primary = o->resync == FSCK_RESYNC_PRIMARY;
+
+	if (marker < 0)
+		return;
+	if (marker && !to_primary) {
+		fsck_problem(r, "split_brain", false, "%s: what was written "
+			     "since is only in the mirror; run again with "
+			     "--resync=primary PRIMARY_URL", stale);
+		r->exit |= FX_UNCORRECTED;
+	}
+	if (!o->verify && !o->resync)
+		return;
+	if (!o->primary) {
+		fsck_problem(r, "error", false, "--verify and --resync need "
+			     "PRIMARY_URL");
+		r->exit |= FX_USAGE;
+		return;
+	}
+	if (o->resync == FSCK_RESYNC_MIRROR && (marker || r->pending)) {
+		fsck_problem(r, "resync", false, marker ? "the primary is "
+			     "stale (a failover): --resync=mirror would "
+			     "throw away what only the mirror has" :
+			     "records not yet applied: replay them first "
+			     "(without -n)");
+		r->exit |= FX_UNCORRECTED;
+		return;
+	}
+	if (o->resync && (!may || !fsck_ask(o, false, "Node %" PRIu32 ": "
+					    "make the %s equal to the %s",
+					    r->node, to_primary ? "primary" :
+					    "mirror", to_primary ? "mirror" :
+					    "primary"))) {
+		fsck_problem(r, "resync", false, "not done");
+		r->exit |= FX_UNCORRECTED;
+		return;
+	}
+	fsck_say(o, "Node %" PRIu32 ": pass 4: %s\n", r->node, o->resync ?
+		 (to_primary ? "making the primary equal to the mirror" :
+		  "making the mirror equal to the primary") :
+		 "comparing the primary with the mirror");
+	if (run(o, r, o->resync != 0, to_primary, &st))
+		return;
+	fsck_say(o, "Node %" PRIu32 ": %" PRIu64 " objects, %" PRIu64
+		 " bytes compared; %" PRIu64 " differences, %" PRIu64
+		 " made equal (%" PRIu64 " bytes written)\n", r->node,
+		 st.entries, st.bytes, st.differences, st.fixed, st.copied);
+	r->tree_entries = st.entries;
+	r->tree_differences = st.differences;
+	if (!o->resync) {
+		if (st.differences) {
+			fsck_problem(r, "verify", false, "%" PRIu64 " "
+				     "differences between the primary and "
+				     "the mirror", st.differences);
+			r->exit |= FX_UNCORRECTED;
+		}
+		return;
+	}
+	if (st.differences)
+		r->exit |= FX_CORRECTED;
+	if (to_primary && marker) {
+		char err[JSTORE_ERR_MAX];
+
+		if (jstore_file_remove(js, JSTORE_STALE_NAME, err,
+				       sizeof(err))) {
+			fsck_problem(r, "error", false, "%s", err);
+			r->exit |= FX_ERROR;
+			return;
+		}
+		fsck_problem(r, "split_brain", true, "%s; the primary is up to "
+			     "date again and may be mounted", stale);
+		fsck_say(o, "Node %" PRIu32 ": the primary is up to date "
+			 "again: the split-brain guard is lifted\n", r->node);
+		r->exit |= FX_CORRECTED;
+	}
+	if (!to_primary)
+		set_spool_aside(o, r->node);
+}
