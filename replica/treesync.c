@@ -63,6 +63,7 @@ struct ts {
 	uint8_t *sbuf;
 	uint8_t *dbuf;
 	uint64_t last_progress_ms;
+	bool counted;		/* this object's difference is counted */
 	char *err;
 	size_t errlen;
 };
@@ -98,7 +99,9 @@ static void differ(struct ts *t, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	t->st->differences++;
+	if (!t->counted)
+		t->st->differences++;	/* objects, not lines */
+	t->counted = true;
 	if (t->c->report)
 		t->c->report(t->c->arg, t->plen ? t->path : "/", what);
 }
@@ -464,6 +467,7 @@ static int sync_entry(struct ts *t, const struct apl_fh *sdir,
 	int rc = apl_rpc_lookup(&t->src.rpc, sdir, name, strlen(name), &sfh,
 				&sa);
 
+	t->counted = false;
 	if (rc == -ENOENT)
 		return 0;	/* gone since the listing */
 	if (!rc && !sa.valid)
@@ -579,6 +583,7 @@ static int sync_dir(struct ts *t, const struct apl_fh *sdir,
 			continue;
 		mark = path_push(t, dn.v[i]);
 		t->st->entries++;
+		t->counted = false;
 		differ(t, "only in the destination");
 		if (t->c->repair) {
 			rc = remove_tree(t, ddir, dn.v[i]);

@@ -20,7 +20,8 @@
 struct ts_stats {
 	uint64_t entries;	/* objects compared */
 	uint64_t bytes;		/* file bytes compared (read on both) */
-	uint64_t differences;	/* objects that differed */
+	uint64_t differences;	/* objects that differed (one report line
+				 * per way they differ) */
 	uint64_t fixed;		/* of those, made equal (repair) */
 	uint64_t copied;	/* bytes written to the destination */
 };

@@ -1,0 +1,161 @@
+"""ofsrep-fsck pass 4 (tools/fsck/trees.c, replica/treesync.c) on a real
+lab: --verify reports each difference between the primary and the
+mirror, --resync=mirror and --resync=primary make them equal, and the
+split-brain guard left by a failover is reported, then lifted by
+--resync=primary so that the pair mounts again with nothing lost."""
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_fsck import fsck_bin  # noqa: E402
+from test_journal_mirror import (assert_mirror_equals_primary,  # noqa: E402
+                                 mirror_dir)
+from test_journal_mode import mount_journal  # noqa: E402
+from test_status import status  # noqa: E402
+
+
+def fsck2(lab, *args, timeout=300):
+    return subprocess.run([fsck_bin(), *map(str, args), lab.url("b"),
+                           lab.url("a")], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def restart(lab, nas):
+    """ganesha caches attributes and names: after changing an export
+    behind its back, start that NAS afresh."""
+    lab.nas(nas, "kill")
+    lab.nas(nas, "start")
+
+
+def populated(lab):
+    mnt = mount_journal(lab)
+    os.makedirs(os.path.join(mnt, "d/e"))
+    with open(os.path.join(mnt, "d/f"), "wb") as f:
+        f.write(os.urandom(300000))
+    os.link(os.path.join(mnt, "d/f"), os.path.join(mnt, "d/hard"))
+    os.symlink("f", os.path.join(mnt, "d/l"))
+    with open(os.path.join(mnt, "d/e/g"), "wb") as f:
+        f.write(b"g" * 5000)
+    os.mkfifo(os.path.join(mnt, "fifo"))
+    lab.umount()
+    return mnt
+
+
+def test_verify_finds_each_difference_and_resync_mirror_repairs(lab):
+    populated(lab)
+    proc = fsck2(lab, "-n", "--verify")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 differences" in proc.stdout
+    a = lab.export_dir("a")
+    with open(a / "d/e/g", "r+b") as f:          # same size, one byte
+        f.seek(4000)
+        f.write(b"X")
+    os.chmod(a / "d/f", 0o600)
+    (a / "only-on-a").write_bytes(b"new")
+    os.unlink(a / "d/l")
+    os.symlink("elsewhere", a / "d/l")
+    restart(lab, "a")
+    proc = fsck2(lab, "-n", "--verify")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "d/e/g: content differs from byte 4000" in out, out
+    assert "d/f: mode 0600 / 0644" in out, out
+    assert "only-on-a: missing in the destination" in out, out
+    assert "d/l: symlink target 'elsewhere' / 'f'" in out, out
+    assert "4 differences" in out, out
+    proc = fsck2(lab, "-n", "--verify", "--json")
+    assert proc.returncode == 4
+    # resync needs an answer: -y
+    proc = fsck2(lab, "-y", "--resync=mirror")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "4 made equal" in proc.stdout, proc.stdout
+    proc = fsck2(lab, "-n", "--verify")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    restart(lab, "b")
+    assert_mirror_equals_primary(lab)
+    assert os.stat(mirror_dir(lab) / "d/hard").st_ino == \
+        os.stat(mirror_dir(lab) / "d/f").st_ino
+
+
+def test_failover_then_resync_primary_lifts_the_guard(lab):
+    mnt = mount_journal(lab)
+    with open(os.path.join(mnt, "before"), "wb") as f:
+        f.write(b"1")
+    with open(os.path.join(mnt, "gone"), "wb") as f:
+        f.write(b"2")
+    lab.nas("a", "kill")
+    with open(os.path.join(mnt, "after"), "wb") as f:
+        f.write(b"written on the mirror")
+    os.unlink(os.path.join(mnt, "gone"))
+    os.mkdir(os.path.join(mnt, "newdir"))
+    assert status(mnt, json_out=True)[1]["serving"] == "mirror"
+    deadline = time.monotonic() + 10
+    marker = lab.export_dir("b") / ".ofsrep/journal/1/primary-stale"
+    while not marker.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    lab.umount()
+    lab.nas("a", "start")
+    # the guard: reported by a plain check, and the mount refuses
+    proc = fsck2(lab, "-n")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "split_brain" in proc.stdout and "--resync=primary" in \
+        proc.stdout, proc.stdout
+    assert lab.run("mount", check=False).returncode != 0
+    proc = fsck2(lab, "-y", "--resync=primary")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "split-brain guard is lifted" in proc.stdout, proc.stdout
+    assert not marker.exists()
+    mnt = mount_journal(lab)
+    assert open(os.path.join(mnt, "after"), "rb").read() == \
+        b"written on the mirror"
+    assert not os.path.exists(os.path.join(mnt, "gone"))
+    assert os.path.isdir(os.path.join(mnt, "newdir"))
+    assert status(mnt)[0] == 0
+    lab.umount()
+    proc = fsck2(lab, "-n", "--verify")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_resync_mirror_after_a_spool_overflow(lab):
+    mnt = mount_journal(lab, {"OFSREP_MOUNT_OPTS": "-o spool_max=1"})
+    lab.nas("b", "kill")
+    with open(os.path.join(mnt, "big"), "wb") as f:
+        for _ in range(40):
+            f.write(os.urandom(65536))
+    lab.nas("b", "start")
+    j = status(mnt, json_out=True)[1]
+    assert j["exports"][1]["state"] == "stale", j
+    spool = j["exports"][1]["spool"]["path"]
+    lab.umount()
+    proc = fsck2(lab, "-n", "--verify")
+    assert proc.returncode == 4 and "big" in proc.stdout, proc.stdout
+    proc = fsck2(lab, "-y", "--resync=mirror", "--spool=%s" %
+                 os.path.dirname(spool))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert not os.path.exists(spool)
+    assert [n for n in os.listdir(os.path.dirname(spool))
+            if ".resynced-" in n], "the overflowed spool was not kept"
+    mnt = mount_journal(lab)
+    rc, j, _ = status(mnt, json_out=True)
+    assert j["exports"][1]["state"] == "up", j
+    with open(os.path.join(mnt, "later"), "wb") as f:
+        f.write(b"replicated again")
+    lab.umount()
+    restart(lab, "b")
+    assert_mirror_equals_primary(lab)
+
+
+def test_pass4_usage_errors(lab):
+    for args, words in ((["-n", "--resync=mirror"], "-n only reads"),
+                        (["-p", "--resync=primary"], "not a safe repair"),
+                        (["-y", "--resync=sideways"], "--resync wants")):
+        proc = fsck2(lab, *args)
+        assert proc.returncode == 16, (args, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1 and \
+            words in proc.stderr, (args, proc.stderr)
+    proc = subprocess.run([fsck_bin(), "-n", "--verify", lab.url("b")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 16 and "PRIMARY_URL" in proc.stderr
