@@ -178,10 +178,9 @@ static int jw_refuse_stale(struct jwriter *jw, char *err, size_t errlen)
 		since = atoll(p + 6);
 	snprintf(err, errlen, "split-brain guard: node %u failed over to the "
 		 "mirror on %s at %lld (unix time) and wrote it since; the "
-		 "primary is stale.  Bring the primary up to date from "
-		 ".ofsrep/mirror first, then remove %s/%s (see ofsrep-fsck(8), "
-		 "SPLIT BRAIN)", jw->js.node, jw->js.url, since, jw->js.dir,
-		 JSTORE_STALE_NAME);
+		 "primary is stale: run ofsrep-fsck -y --resync=primary "
+		 "SECONDARY_URL PRIMARY_URL, then mount again (ofsrep-fsck(8), "
+		 "SPLIT BRAIN)", jw->js.node, jw->js.url, since);
 	return -ESTALE;
 }
 
