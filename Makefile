@@ -53,7 +53,8 @@ TEST_FIX_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/*_fixture.c))
 HDRS      := $(wildcard fs/*.h replica/*.h journal/*.h tools/journal/*.h \
                         tools/fsck/*.h tests/unit/*.h)
 
-.PHONY: all deps asan test test-unit test-integration test-long demo bench \
+.PHONY: all deps asan test test-unit test-integration test-long test-faults \
+        demo bench \
         install clean check-clean
 .DEFAULT_GOAL := all
 
@@ -114,6 +115,14 @@ test-unit: all
 # Long randomized and fault runs, kept out of `make test`.
 test-long: all
 	OFSREP_LONG=1 ./tests/run-tests.sh $(BUILD)
+
+# The fault storm: FAULTS faults on NAS a and b under a verifying workload,
+# with a summary (tests/integration/test_fault_storm.py).
+FAULTS ?= 200
+test-faults: all
+	OFSREP_BIN=$(abspath $(BUILD))/ofsrep OFSREP_FAULTS=$(FAULTS) \
+	  /usr/bin/python3 -m pytest -q -s -p no:cacheprovider \
+	  tests/integration/test_fault_storm.py
 
 demo: all
 	./tools/demo.sh $(BUILD)

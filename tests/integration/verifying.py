@@ -19,19 +19,25 @@ def content(tag, size):
 
 
 class Workload(threading.Thread):
-    def __init__(self, root, seed=1, pause=0.01, fsync_every=4):
+    def __init__(self, root, seed=1, pause=0.01, fsync_every=4,
+                 expected=None, first_n=0, max_files=None):
+        """@expected and @first_n continue an earlier workload's tree
+        (a new mount of the same directory)."""
         super().__init__(daemon=True)
         self.root = root
         self.rng = random.Random(seed)
         self.pause = pause
         self.fsync_every = fsync_every
-        self.expected = {}          # relative path -> bytes, or None: dir
+        # relative path -> bytes, or None: a directory
+        self.expected = dict(expected or {})
         self.errors = []
         self.acked = 0
         self.longest = 0.0
         self.longest_op = None
         self.stop_flag = threading.Event()
-        self.n = 0
+        self.n = first_n
+        self.max_files = max_files  # beyond it, shrink the tree
+        self.stalls = []            # (start monotonic, duration) > 0.5 s
 
     def _p(self, rel):
         return os.path.join(self.root, rel)
@@ -46,6 +52,9 @@ class Workload(threading.Thread):
                                "rename", "unlink", "mkdir"])
         if kind != "create" and kind != "mkdir" and not files:
             kind = "create"
+        if self.max_files and len(files) >= self.max_files:
+            kind = self.rng.choice(["unlink", "unlink", "rename",
+                                    "overwrite", "append"])
         dirs = [""] + [p for p, v in self.expected.items() if v is None]
         if kind == "create":
             rel = os.path.join(self.rng.choice(dirs), "f%d" % n)
@@ -98,6 +107,8 @@ class Workload(threading.Thread):
             took = time.monotonic() - t0
             commit()
             self.acked += 1
+            if took > 0.5:
+                self.stalls.append((t0, took))
             if took > self.longest:
                 self.longest, self.longest_op = took, kind
             time.sleep(self.pause)
@@ -107,10 +118,15 @@ class Workload(threading.Thread):
         self.join(timeout)
         assert not self.is_alive(), "the workload hangs"
 
-    def check(self, root):
-        """Every acknowledged operation is in the tree at @root (the
-        workload's directory as another view shows it); returns the number
-        of entries checked."""
+    def longest_in(self, start, end):
+        """The longest stall of an operation that was running at some
+        moment of [start, end] (seconds, monotonic)."""
+        return max([d for t0, d in self.stalls
+                    if t0 <= end and t0 + d >= start] + [0.0])
+
+    def differences(self, root):
+        """(missing, not expected, wrong content) paths of the tree at
+        @root against what was acknowledged."""
         seen = {}
         for dirpath, dirs, files in os.walk(root):
             for name in dirs:
@@ -124,7 +140,14 @@ class Workload(threading.Thread):
         extra = sorted(set(seen) - set(self.expected))
         wrong = sorted(p for p in self.expected if p in seen and
                        seen[p] != self.expected[p])
+        return missing, extra, wrong, len(seen)
+
+    def check(self, root):
+        """Every acknowledged operation is in the tree at @root (the
+        workload's directory as another view shows it); returns the number
+        of entries checked."""
+        missing, extra, wrong, n = self.differences(root)
         assert not (missing or extra or wrong), (
             "in %s: missing %s, not expected %s, wrong content %s" % (
                 root, missing[:8], extra[:8], wrong[:8]))
-        return len(seen)
+        return n
