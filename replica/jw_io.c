@@ -125,8 +125,8 @@ static void detach(struct jwriter *jw, uint64_t first_lost, const char *why)
 	set_route(jw, JW_ROUTE_DETACHED);
 	syslog(LOG_CRIT, "journal of node %" PRIu32 ": %s: records from seq "
 	       "%" PRIu64 " on are NOT replicated; the mirror on %s needs a "
-	       "full resync (ofsrep status says degraded)", jw->js.node, why,
-	       first_lost, jw->js.url);
+	       "full resync: ofsrep-fsck -y --resync=mirror (ofsrep status "
+	       "says degraded)", jw->js.node, why, first_lost, jw->js.url);
 }
 
 /* DIRECT -> SPOOLING. */
@@ -212,6 +212,8 @@ static int drain_one(struct jwriter *jw, char *err, size_t errlen)
 			 true, err, errlen);
 	if (!rc)
 		rc = jnl_spool_advance(&jw->spool, &e, err, errlen);
+	if (!rc)
+		jw->drained_seq = e.last_seq;
 	free(e.data);
 	return rc;
 }
@@ -240,7 +242,9 @@ static void drain_step(struct jwriter *jw)
 	if (!rc)
 		return;
 	if (rc == -EUCLEAN) {
-		detach(jw, jw->spool.drained, err);
+		/* A spooled group no longer reads back: the journal cannot
+		 * be continued past the groups already drained. */
+		detach(jw, jw->drained_seq + 1, err);
 		return;
 	}
 	syslog(LOG_ERR, "secondary %s lost again while its journal was being "
@@ -268,7 +272,8 @@ static bool background_due(struct jwriter *jw, struct timespec *until)
 	 * heartbeat has an answer. */
 	if (now >= jw->next_probe_ms && !atomic_load(&jw->peer_down))
 		return true;
-	wait = jw->next_probe_ms - now;
+	/* The peer's return signals the condition (jw_peer_state). */
+	wait = now >= jw->next_probe_ms ? PROBE_MS : jw->next_probe_ms - now;
 	clock_gettime(CLOCK_REALTIME, until);
 	until->tv_sec += (time_t)(wait / 1000);
 	until->tv_nsec += (long)(wait % 1000) * 1000000L;
