@@ -32,6 +32,9 @@
  *            requests re-sent to the secondary, the keeper stops applying
  *            (the mirror is written directly now) and nothing more is
  *            journaled
+ *   (mount) --(the primary cannot be reached, the journal has records:
+ *              fs/main.c)--> FREEZING, and the primary is never waited
+ *              for: it has no root handle in this mount
  *   MIRROR: for the rest of this mount.  The primary is stale from the
  *            failover on; a marker on the secondary says so, so no later
  *            mount serves the stale primary (split brain, below).
@@ -269,7 +272,7 @@ void fs_failover_pump(struct fs_ctx *fs)
 		}
 		return;
 	case SERVE_FREEZING:
-		if (primary_up) {
+		if (primary_up && !fs->primary_unprobed) {
 			unfreeze(fs);
 			return;
 		}
@@ -280,7 +283,7 @@ void fs_failover_pump(struct fs_ctx *fs)
 		fs->serve = SERVE_CATCHUP;
 		return;
 	case SERVE_CATCHUP:
-		if (primary_up) {
+		if (primary_up && !fs->primary_unprobed) {
 			unfreeze(fs);
 			return;
 		}

@@ -52,6 +52,8 @@ struct fs_ctx {
 	uint64_t failovers;
 	time_t last_failover;		/* 0: never, this mount */
 	bool failover_blocked_logged;
+	bool primary_unprobed;		/* unreachable at mount: no root
+					 * handle; started on the mirror */
 	struct jwriter jw;		/* modes journal, full, async */
 	struct mirror mirror;		/* applies jw's journal (not noapply) */
 	bool journaling;		/* mode != FS_MODE_NONE */

@@ -271,8 +271,42 @@ static int fs_take_lease(struct fs_ctx *fs, char *err, size_t errlen)
 	return rc;
 }
 
+/* A primary that cannot be reached at mount may be replaced by the
+ * mirror from the start (docs/failover.md, restart while degraded), as a
+ * failover would: only in a journal mode with failover on. */
+static bool fs_may_start_on_mirror(const struct fs_ctx *fs)
+{
+	return fs->opts.secondary && fs->opts.mode != FS_MODE_NONE &&
+	       !fs->opts.no_apply && !fs->opts.failover_off;
+}
+
+/* The journal is open: start frozen, the failover machine switches to
+ * the mirror once the keeper has applied the journal (fs/failover.c). */
+static int fs_start_on_mirror(struct fs_ctx *fs, const char *why)
+{
+	if (fs->jw.app.next_seq <= 1) {
+		/* No journal yet: no mirror either; a typo in the URL must
+		 * not look like a degraded start. */
+		fprintf(stderr, "ofsrep: %s (and %s holds no journal of node "
+			"%d yet, so there is no mirror to start on)\n", why,
+			fs->secondary.url_text, fs->opts.node);
+		jw_close(&fs->jw);
+		return -1;
+	}
+	fprintf(stderr, "ofsrep: %s; starting degraded, on the mirror of "
+		"%s\n", why, fs->secondary.url_text);
+	syslog(LOG_ERR, "%s; starting degraded, on the mirror of %s", why,
+	       fs->secondary.url_text);
+	snprintf(fs->primary_health.why, sizeof(fs->primary_health.why),
+		 "unreachable at mount");
+	fs->serve = SERVE_FREEZING;
+	fs->freeze_start_ms = ev_now_ms();
+	return 0;
+}
+
 static int fs_probe(struct fs_ctx *fs)
 {
+	char primary_err[2048];
 	char err[2048];
 	int rc;
 
@@ -290,6 +324,13 @@ static int fs_probe(struct fs_ctx *fs)
 	}
 	rc = rep_export_probe(&fs->primary, fs->opts.probe_timeout_ms, err,
 			      sizeof(err));
+	if (rc == -EHOSTUNREACH && fs_may_start_on_mirror(fs)) {
+		/* Decided once the journal is read: a pair with a history
+		 * has a mirror to start on (fs_start_on_mirror). */
+		snprintf(primary_err, sizeof(primary_err), "%s", err);
+		fs->primary_unprobed = true;
+		rc = 0;
+	}
 	if (!rc && fs->opts.secondary)
 		rc = rep_export_probe(&fs->secondary,
 				      fs->opts.probe_timeout_ms, err,
@@ -316,6 +357,9 @@ static int fs_probe(struct fs_ctx *fs)
 		rc = jw_open(&fs->jw, fs->opts.secondary, fs->opts.node,
 			     fs->opts.probe_timeout_ms, &sc, &fs->loop, err,
 			     sizeof(err));
+		if (!rc && fs->primary_unprobed &&
+		    fs_start_on_mirror(fs, primary_err))
+			return 2;
 		if (!rc)
 			rc = fs_take_lease(fs, err, sizeof(err));
 		if (rc) {

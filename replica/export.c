@@ -83,6 +83,7 @@ int rep_export_init(struct rep_export *exp, const char *name,
 
 struct probe_wait {
 	bool done;
+	bool answered_no;	/* the server answered, with an error */
 	int status;
 	char error[160];
 	void *res_copy;		/* filled by the result handler */
@@ -171,6 +172,7 @@ static void probe_mnt_cb(struct rpc_context *rpc, int status, void *data,
 	}
 	if (res->fhs_status != MNT3_OK) {
 		w->status = RPC_STATUS_ERROR;
+		w->answered_no = true;
 		snprintf(w->error, sizeof(w->error),
 			 "MOUNT refused (mountstat3 %d): is the path exported?",
 			 res->fhs_status);
@@ -179,6 +181,7 @@ static void probe_mnt_cb(struct rpc_context *rpc, int status, void *data,
 	fhandle3 *fh = &res->mountres3_u.mountinfo.fhandle;
 	if (fh->fhandle3_len > REP_FH_MAX) {
 		w->status = RPC_STATUS_ERROR;
+		w->answered_no = true;
 		snprintf(w->error, sizeof(w->error), "root handle too long");
 		return;
 	}
@@ -201,6 +204,7 @@ static void probe_fsinfo_cb(struct rpc_context *rpc, int status, void *data,
 	}
 	if (res->status != NFS3_OK) {
 		w->status = RPC_STATUS_ERROR;
+		w->answered_no = true;
 		snprintf(w->error, sizeof(w->error),
 			 "FSINFO on the root handle failed (nfsstat3 %d)",
 			 res->status);
@@ -211,6 +215,9 @@ static void probe_fsinfo_cb(struct rpc_context *rpc, int status, void *data,
 	w->exp->wtmax = ok->wtmax;
 }
 
+/* -EACCES when the server answered no (not exported, not NFSv3): a
+ * configuration error; -EHOSTUNREACH when it could not be reached or did
+ * not answer in time (rep_export_unreachable). */
 static int probe_fail(struct rep_export *exp, struct rpc_context *rpc,
 		      const char *what, struct probe_wait *w, char *err,
 		      size_t errlen)
@@ -219,7 +226,7 @@ static int probe_fail(struct rep_export *exp, struct rpc_context *rpc,
 		 exp->url_text, what, w->error);
 	if (rpc)
 		rpc_destroy_context(rpc);
-	return -EHOSTUNREACH;
+	return w->answered_no ? -EACCES : -EHOSTUNREACH;
 }
 
 int rep_export_probe(struct rep_export *exp, int timeout_ms, char *err,
@@ -229,6 +236,7 @@ int rep_export_probe(struct rep_export *exp, int timeout_ms, char *err,
 	struct rpc_context *rpc;
 	FSINFO3args fa;
 
+	memset(&w, 0, sizeof(w));
 	rpc = probe_connect(exp, exp->url.mountport, MOUNT_PROGRAM, MOUNT_V3,
 			    timeout_ms, &w);
 	if (!rpc)

@@ -88,7 +88,9 @@ int rep_export_init(struct rep_export *exp, const char *name,
 
 /* Mounts the export synchronously (before the loop runs): MOUNT for the
  * root handle, then FSINFO on the NFS port to prove it serves NFSv3.
- * Returns 0, or -errno with a one-line reason in @err. */
+ * Returns 0, or with a one-line reason in @err: -EHOSTUNREACH (not
+ * reached, or no answer in time: the server may be down) or -EACCES (it
+ * answered no: not exported, not NFSv3). */
 int rep_export_probe(struct rep_export *exp, int timeout_ms, char *err,
 		     size_t errlen);
 

@@ -77,8 +77,13 @@ bool health_update(struct health *h)
 		if (silent) {
 			char why[96];
 
-			snprintf(why, sizeof(why), "no answer for %.1f s",
-				 (double)(now - exp->last_ok_ms) / 1000.0);
+			if (exp->last_ok_ms)
+				snprintf(why, sizeof(why), "no answer for "
+					 "%.1f s", (double)(now -
+					 exp->last_ok_ms) / 1000.0);
+			else
+				snprintf(why, sizeof(why), "no answer since "
+					 "the mount");
 			go_down(h, now, why);
 			return true;
 		}

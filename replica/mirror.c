@@ -326,7 +326,7 @@ static bool mirror_due(struct mirror *m, struct mirror_run *r, bool first,
 		*leave = m->quit;
 		return false;
 	}
-	if (m->ho_target && !atomic_load(&m->ho_ready) && !m->quit) {
+	if (m->ho_wanted && !atomic_load(&m->ho_ready) && !m->quit) {
 		if (now >= r->retry_at_ms)
 			return true;
 		*wait_ms = r->retry_at_ms - now;
@@ -382,8 +382,8 @@ static void mirror_handover_publish(struct mirror *m, struct mirror_run *r)
 	struct mirror_handover *ho = &m->ho;
 	const struct apl *a = &r->a;
 
-	if (!m->ho_target || atomic_load(&m->ho_ready) || !m->have_pos ||
-	    m->pos.seq < m->ho_target || !r->open)
+	if (!m->ho_wanted || atomic_load(&m->ho_ready) || !r->open ||
+	    (m->have_pos ? m->pos.seq : 0) < m->ho_target)
 		return;
 	free(ho->fids);
 	memset(ho, 0, sizeof(*ho));
@@ -485,7 +485,8 @@ void mirror_handover_request(struct mirror *m, uint64_t seq)
 	pthread_mutex_lock(&m->mu);
 	if (seq > m->target)
 		m->target = seq;
-	m->ho_target = seq ? seq : 1;
+	m->ho_target = seq;
+	m->ho_wanted = true;
 	atomic_store(&m->ho_ready, false);
 	pthread_cond_signal(&m->cv);
 	pthread_mutex_unlock(&m->mu);
@@ -564,7 +565,7 @@ void mirror_handover_cancel(struct mirror *m)
 	if (!m->started)
 		return;
 	pthread_mutex_lock(&m->mu);
-	m->ho_target = 0;
+	m->ho_wanted = false;
 	atomic_store(&m->ho_ready, false);
 	free(m->ho.fids);
 	memset(&m->ho, 0, sizeof(m->ho));

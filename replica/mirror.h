@@ -94,7 +94,8 @@ struct mirror {
 	atomic_bool cancel;	/* stop the run in progress (deadline) */
 	atomic_bool lease_lost;	/* another process took the lease */
 	/* handover: target and released under mu; ho valid once ready */
-	uint64_t ho_target;
+	uint64_t ho_target;	/* apply up to this seq first */
+	bool ho_wanted;
 	bool ho_released;
 	atomic_bool ho_ready;
 	struct mirror_handover ho;

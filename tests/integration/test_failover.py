@@ -19,7 +19,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from conftest import ofsrep_bin  # noqa: E402
+from conftest import ofsrep_bin, parse_exports  # noqa: E402
 from test_journal_mirror import mirror_dir  # noqa: E402
 from test_journal_mode import mount_journal  # noqa: E402
 from test_status import status, wait_health  # noqa: E402
@@ -193,3 +193,44 @@ def test_stale_primary_is_refused_at_the_next_mount(lab):
     assert (mirror_dir(lab) / "g").read_bytes() == \
         b"written on the mirror only"
     assert (mirror_dir(lab) / "f").read_bytes() == b"x"
+
+
+def test_mount_while_the_primary_is_down_starts_on_the_mirror(lab):
+    """Restart in degraded mode: NAS a down at mount time, the pair has a
+    journal: the mount comes up on the mirror, with everything written
+    before, and says so."""
+    mnt = mount_journal(lab)
+    os.mkdir(os.path.join(mnt, "dir"))
+    with open(os.path.join(mnt, "dir/old"), "wb") as f:
+        f.write(b"from before the restart")
+    lab.umount()
+    lab.nas("a", "kill")
+    proc = lab.run("mount")
+    lab.env.update(parse_exports(proc.stdout))
+    log = (lab.dir / "ofsrep.log").read_text()
+    assert "starting degraded, on the mirror" in log, log[-2000:]
+    wait_serving(mnt, "mirror")
+    assert open(os.path.join(mnt, "dir/old"), "rb").read() == \
+        b"from before the restart"
+    with open(os.path.join(mnt, "dir/new"), "wb") as f:
+        f.write(b"written while degraded")
+    rc, j, _ = status(mnt, json_out=True)
+    assert rc == 1 and primary(j)["state"] == "stale", j
+    assert (mirror_dir(lab) / "dir/new").read_bytes() == \
+        b"written while degraded"
+
+
+def test_fresh_pair_with_the_primary_down_is_refused(lab):
+    """No journal yet: a primary that cannot be reached is an error (a
+    typo in the URL must not look like a degraded start)."""
+    (lab.dir / "mnt").mkdir(exist_ok=True)
+    lab.nas("a", "kill")
+    proc = subprocess.run(
+        [ofsrep_bin(), lab.url("a"), str(lab.dir / "mnt"), "-o",
+         "secondary=%s,spool=%s" % (lab.url("b"), lab.dir / "spool")],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no mirror to start on" in lines[0], \
+        proc.stderr
+    assert not os.path.ismount(lab.dir / "mnt")
