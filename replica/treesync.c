@@ -468,6 +468,8 @@ static int sync_entry(struct ts *t, const struct apl_fh *sdir,
 				&sa);
 
 	t->counted = false;
+	if (t->c->cancel && *t->c->cancel)
+		return -ECANCELED;
 	if (rc == -ENOENT)
 		return 0;	/* gone since the listing */
 	if (!rc && !sa.valid)
@@ -624,7 +626,10 @@ int ts_run(const struct ts_conf *conf, struct ts_stats *st, char *err,
 		rc = sync_dir(&t, &t.src.root, &t.dst.root,
 			      !strcmp(conf->src_path, "/") ||
 			      !strcmp(conf->dst_path, "/"));
-	if (rc && !err[0])
+	if (rc == -ECANCELED)
+		snprintf(err, errlen, "interrupted at %s", t.plen ? t.path :
+			 "/");
+	else if (rc && !err[0])
 		snprintf(err, errlen, "%s -> %s: at %s: %s", conf->src_url,
 			 conf->dst_url, t.plen ? t.path : "/", strerror(-rc));
 	progress(&t, true);

@@ -10,6 +10,7 @@
 #ifndef OFSREP_TREESYNC_H
 #define OFSREP_TREESYNC_H
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -38,6 +39,9 @@ struct ts_conf {
 	/* Now and then, and once at the end. */
 	void (*progress)(void *arg, const struct ts_stats *st);
 	void *arg;
+	/* Checked before each object: nonzero stops the run (-ECANCELED);
+	 * running it again finishes the job (repair is idempotent). */
+	volatile sig_atomic_t *cancel;
 };
 
 /* 0 (compared; st says what differed), or -errno with one line in @err

@@ -150,7 +150,7 @@ def test_resync_mirror_after_a_spool_overflow(lab):
 
 def test_pass4_usage_errors(lab):
     for args, words in ((["-n", "--resync=mirror"], "-n only reads"),
-                        (["-p", "--resync=primary"], "not a safe repair"),
+                        (["-p", "--resync=primary"], "not safe repairs"),
                         (["-y", "--resync=sideways"], "--resync wants")):
         proc = fsck2(lab, *args)
         assert proc.returncode == 16, (args, proc.stderr)
@@ -159,3 +159,101 @@ def test_pass4_usage_errors(lab):
     proc = subprocess.run([fsck_bin(), "-n", "--verify", lab.url("b")],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 16 and "PRIMARY_URL" in proc.stderr
+
+
+def tree_state(root):
+    out = {}
+    for dp, dns, fns in os.walk(root):
+        for name in dns + fns:
+            p = os.path.join(dp, name)
+            st = os.lstat(p)
+            data = open(p, "rb").read() if os.path.isfile(p) and \
+                not os.path.islink(p) else None
+            out[os.path.relpath(p, root)] = (st.st_mode, st.st_size, data)
+    return out
+
+
+def split_brain(lab):
+    """Failover, a file only the mirror has, NAS a back: the guard set."""
+    mnt = mount_journal(lab)
+    with open(os.path.join(mnt, "both"), "wb") as f:
+        f.write(b"before the failover")
+    lab.nas("a", "kill")
+    with open(os.path.join(mnt, "mirror-only"), "wb") as f:
+        f.write(b"after the failover")
+    marker = lab.export_dir("b") / ".ofsrep/journal/1/primary-stale"
+    deadline = time.monotonic() + 10
+    while not marker.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    lab.umount()
+    lab.nas("a", "start")
+    return marker
+
+
+def test_split_brain_reported_by_n_p_json_and_kept_primary_on_purpose(lab):
+    import json
+    marker = split_brain(lab)
+    before = (tree_state(lab.export_dir("a")),
+              tree_state(lab.export_dir("b")))
+    proc = fsck2(lab, "-n", "--verify")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "mirror-only: only in the destination" in proc.stdout
+    assert "split_brain" in proc.stdout
+    proc = fsck2(lab, "-p")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    proc = fsck2(lab, "-n", "--verify", "--json")
+    assert proc.returncode == 4
+    node = json.loads(proc.stdout)["nodes"][0]
+    assert "mirror-only: only in the destination" in node["differences"]
+    assert any(p["kind"] == "split_brain" and not p["fixed"]
+               for p in node["problems"]), node
+    # -n and -p changed nothing
+    assert (tree_state(lab.export_dir("a")),
+            tree_state(lab.export_dir("b"))) == before
+    assert marker.exists()
+    # keeping the primary needs saying so
+    proc = fsck2(lab, "-y", "--resync=mirror")
+    assert proc.returncode == 4 and "--keep=primary" in proc.stdout, \
+        proc.stdout
+    proc = fsck2(lab, "-y", "--keep=primary")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert not marker.exists()
+    assert fsck2(lab, "-n", "--verify").returncode == 0
+    mnt = mount_journal(lab)
+    assert sorted(os.listdir(mnt)) == ["both"]
+    assert status(mnt)[0] == 0
+
+
+def test_resync_interrupted_by_sigint_and_sigkill_then_finished(lab):
+    import signal
+    mnt = mount_journal(lab)
+    lab.nas("a", "kill")
+    for i in range(1500):              # made on the mirror after failover
+        with open(os.path.join(mnt, "f%04d" % i), "wb") as f:
+            f.write(os.urandom(4000))
+    lab.umount()
+    lab.nas("a", "start")
+    for sig in (signal.SIGINT, signal.SIGKILL):
+        p = subprocess.Popen([fsck_bin(), "-y", "--resync=primary",
+                              lab.url("b"), lab.url("a")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        seen = []
+        for line in p.stdout:          # interrupt pass 4 once it runs
+            seen.append(line)
+            if "pass 4" in line:
+                break
+        time.sleep(0.3)
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=120)
+        out = "".join(seen) + out
+        if sig == signal.SIGINT:
+            assert p.returncode & 32, (p.returncode, out, err)
+    copied = len(os.listdir(lab.export_dir("a")))
+    assert copied < 1500, "the resync was not interrupted; make it longer"
+    proc = fsck2(lab, "-y", "--resync=primary")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert fsck2(lab, "-n", "--verify").returncode == 0
+    assert len([n for n in os.listdir(lab.export_dir("a"))
+                if n.startswith("f")]) == 1500

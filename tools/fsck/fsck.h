@@ -39,6 +39,9 @@ struct fsck_opts {
 	int timeout_ms;
 	bool verify;			/* --verify */
 	int resync;			/* --resync=: enum fsck_resync */
+	bool keep;			/* --keep=: split brain resolved on
+					 * purpose (may discard mirror-only
+					 * changes) */
 	const char *spool_dir;		/* --spool=DIR */
 };
 
@@ -50,6 +53,7 @@ struct fsck_problem {
 };
 
 #define FSCK_MAX_PROBLEMS 8
+#define FSCK_DIFF_LINES 200
 
 struct fsck_node {
 	uint32_t node;
@@ -65,6 +69,9 @@ struct fsck_node {
 	char quarantine[256];		/* where damaged bytes went, or "" */
 	uint64_t tree_entries;		/* pass 4 */
 	uint64_t tree_differences;
+	char **diff_lines;		/* "path: what", at most
+					 * FSCK_DIFF_LINES, for --json */
+	unsigned ndiff_lines;
 	struct fsck_problem problems[FSCK_MAX_PROBLEMS];
 	unsigned nproblems;
 	int exit;

@@ -4,7 +4,8 @@
  *
  *   ofsrep-fsck [-n|-y|-p] [-f] [-v] [-C FD] [--json] [--node N]
  *               [--break-lease] [--timeout-ms MS] [--verify]
- *               [--resync=mirror|primary] [--spool=DIR]
+ *               [--resync=mirror|primary] [--keep=primary|secondary]
+ *               [--spool=DIR]
  *               SECONDARY_URL [PRIMARY_URL]
  *   ofsrep-fsck [options] MOUNTPOINT       (the URLs from its fstab line)
  *
@@ -59,6 +60,8 @@ static void usage(FILE *f)
 		"  --resync=mirror   make the mirror equal to the primary\n"
 		"  --resync=primary  make the primary equal to the mirror "
 		"(after a failover)\n"
+		"  --keep=primary|secondary  split brain: keep that side's "
+		"tree, overwrite the other\n"
 		"  --spool=DIR  the mount's spool directory (default "
 		JNL_SPOOL_DIR_DEFAULT ")\n"
 		"exit: 0 clean, 1 corrected, 4 left uncorrected, 8 error, "
@@ -138,6 +141,7 @@ static int parse(int argc, char **argv, struct fsck_opts *o, char **own1,
 		{ "help", no_argument, NULL, 'h' },
 		{ "verify", no_argument, NULL, 'V' },
 		{ "resync", required_argument, NULL, 'R' },
+		{ "keep", required_argument, NULL, 'K' },
 		{ "spool", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -209,6 +213,20 @@ static int parse(int argc, char **argv, struct fsck_opts *o, char **own1,
 						   "primary) or primary",
 						   optarg);
 			break;
+		case 'K':
+			/* Split brain: which side's tree wins, on purpose. */
+			if (!strcmp(optarg, "primary")) {
+				o->resync = FSCK_RESYNC_MIRROR;
+				o->keep = true;
+			} else if (!strcmp(optarg, "secondary")) {
+				o->resync = FSCK_RESYNC_PRIMARY;
+				o->keep = true;
+			} else {
+				return usage_error("--keep wants primary or "
+						   "secondary (the side whose "
+						   "tree is kept)", optarg);
+			}
+			break;
 		case 'S':
 			if (optarg[0] != '/')
 				return usage_error("--spool wants an absolute "
@@ -228,11 +246,11 @@ static int parse(int argc, char **argv, struct fsck_opts *o, char **own1,
 	if (modes > 1)
 		return usage_error("give only one of -n, -y and -p", NULL);
 	if (o->resync && o->mode == ASK_NO)
-		return usage_error("--resync changes a tree; -n only reads",
-				   NULL);
+		return usage_error("--resync and --keep change a tree; -n "
+				   "only reads", NULL);
 	if (o->resync && o->mode == ASK_PREEN)
-		return usage_error("--resync is not a safe repair: use -y or "
-				   "answer the question", NULL);
+		return usage_error("--resync and --keep are not safe repairs: "
+				   "use -y or answer the question", NULL);
 	if (o->json && o->progress_fd == 0)
 		return usage_error("-C 0 draws on stdout, which --json uses: "
 				   "give -C another fd", NULL);
@@ -256,7 +274,8 @@ static int parse(int argc, char **argv, struct fsck_opts *o, char **own1,
 	o->secondary = argv[optind];
 	o->primary = argc - optind == 2 ? argv[optind + 1] : NULL;
 	if ((o->verify || o->resync) && !o->primary)
-		return usage_error("--verify and --resync compare two trees: "
+		return usage_error("--verify, --resync and --keep compare two "
+				   "trees: "
 				   "give PRIMARY_URL after SECONDARY_URL",
 				   NULL);
 	return 0;
@@ -336,6 +355,11 @@ int main(int argc, char **argv)
 	if (o.json)
 		fsck_report_json(&o, ex, r, n);
 out:
+	for (size_t i = 0; r && i < n; i++) {
+		for (unsigned k = 0; k < r[i].ndiff_lines; k++)
+			free(r[i].diff_lines[k]);
+		free(r[i].diff_lines);
+	}
 	free(r);
 	free(nodes);
 	free(own1);

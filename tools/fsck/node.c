@@ -480,8 +480,14 @@ static void node_json(const struct fsck_node *r)
 		json_str(r->quarantine);
 	else
 		fputs("null", stdout);
-	printf(",\"tree_entries\":%" PRIu64 ",\"tree_differences\":%" PRIu64,
-	       r->tree_entries, r->tree_differences);
+	printf(",\"tree_entries\":%" PRIu64 ",\"tree_differences\":%" PRIu64
+	       ",\"differences\":[", r->tree_entries, r->tree_differences);
+	for (unsigned i = 0; i < r->ndiff_lines; i++) {
+		if (i)
+			putchar(',');
+		json_str(r->diff_lines[i]);
+	}
+	putchar(']');
 	printf(",\"exit\":%d,\"problems\":[", r->exit);
 	for (unsigned i = 0; i < r->nproblems; i++) {
 		printf("%s{\"kind\":\"%s\",\"fixed\":%s,\"what\":",

@@ -13,6 +13,10 @@
  *   --resync=primary  make the primary equal to the mirror, after a
  *                     failover made it stale; then the guard's marker is
  *                     removed so the pair can be mounted again.
+ *   --keep=secondary  the same as --resync=primary; --keep=primary is
+ *                     --resync=mirror that may also resolve a split brain
+ *                     the other way: what only the mirror got after the
+ *                     failover is overwritten, on the operator's word.
  *
  * Runs while the tool holds the journal's lease (no mount is live), after
  * the journal passes.  A marker with neither option is reported: the
@@ -33,19 +37,30 @@
 
 struct trees_ctx {
 	const struct fsck_opts *o;
-	uint32_t node;
+	struct fsck_node *r;
 	unsigned shown;
 };
 
-#define TREES_SHOW_MAX 200	/* differences printed one by one */
+#define TREES_SHOW_MAX FSCK_DIFF_LINES	/* differences printed one by one */
 
 static void on_difference(void *arg, const char *path, const char *what)
 {
 	struct trees_ctx *c = arg;
+	struct fsck_node *r = c->r;
 
 	if (c->shown++ < TREES_SHOW_MAX || c->o->verbose)
-		fsck_say(c->o, "Node %" PRIu32 ": %s: %s\n", c->node, path,
+		fsck_say(c->o, "Node %" PRIu32 ": %s: %s\n", r->node, path,
 			 what);
+	if (r->ndiff_lines < FSCK_DIFF_LINES) {
+		char **v = r->diff_lines ? r->diff_lines :
+			   calloc(FSCK_DIFF_LINES, sizeof(*v));
+		char *line = NULL;
+
+		if (v && asprintf(&line, "%s: %s", path, what) >= 0) {
+			v[r->ndiff_lines++] = line;
+		}
+		r->diff_lines = v;
+	}
 }
 
 static void on_progress(void *arg, const struct ts_stats *st)
@@ -54,7 +69,7 @@ static void on_progress(void *arg, const struct ts_stats *st)
 
 	/* machine progress only: the total is not known beforehand */
 	if (c->o->progress_fd > 0)
-		fsck_progress(c->o, c->node, 4, st->entries, 0);
+		fsck_progress(c->o, c->r->node, 4, st->entries, 0);
 }
 
 /* The guard's marker: 1 present (its first line in @what), 0 absent. */
@@ -104,7 +119,7 @@ static void set_spool_aside(const struct fsck_opts *o, uint32_t node)
 static int run(const struct fsck_opts *o, struct fsck_node *r, bool repair,
 	       bool to_primary, struct ts_stats *st)
 {
-	struct trees_ctx c = { .o = o, .node = r->node };
+	struct trees_ctx c = { .o = o, .r = r };
 	struct ts_conf conf = {
 		.src_url = to_primary ? o->secondary : o->primary,
 		.src_path = to_primary ? "/.ofsrep/mirror" : "/",
@@ -112,11 +127,14 @@ static int run(const struct fsck_opts *o, struct fsck_node *r, bool repair,
 		.dst_path = to_primary ? "/" : "/.ofsrep/mirror",
 		.timeout_ms = o->timeout_ms, .repair = repair,
 		.report = on_difference, .progress = on_progress, .arg = &c,
+		.cancel = &fsck_interrupted,
 	};
 	char err[JSTORE_ERR_MAX];
 	int rc = ts_run(&conf, st, err, sizeof(err));
 
-	if (rc) {
+	if (rc == -ECANCELED) {
+		r->exit |= FX_CANCELLED;
+	} else if (rc) {
 		fsck_problem(r, "error", false, "%s", err);
 		r->exit |= FX_ERROR;
 	}
@@ -136,7 +154,7 @@ void fsck_trees(const struct fsck_opts *o, struct jstore *js, bool may,
 
 	if (marker < 0)
 		return;
-	if (marker && !to_primary) {
+	if (marker && !(o->resync && (to_primary || o->keep))) {
 		fsck_problem(r, "split_brain", false, "%s: what was written "
 			     "since is only in the mirror; run again with "
 			     "--resync=primary PRIMARY_URL", stale);
@@ -150,12 +168,14 @@ void fsck_trees(const struct fsck_opts *o, struct jstore *js, bool may,
 		r->exit |= FX_USAGE;
 		return;
 	}
-	if (o->resync == FSCK_RESYNC_MIRROR && (marker || r->pending)) {
-		fsck_problem(r, "resync", false, marker ? "the primary is "
-			     "stale (a failover): --resync=mirror would "
-			     "throw away what only the mirror has" :
+	if (o->resync == FSCK_RESYNC_MIRROR &&
+	    ((marker && !o->keep) || r->pending)) {
+		fsck_problem(r, "resync", false, r->pending ?
 			     "records not yet applied: replay them first "
-			     "(without -n)");
+			     "(without -n)" : "the primary is stale (a "
+			     "failover): --resync=mirror would throw away "
+			     "what only the mirror has; --keep=primary does "
+			     "it on purpose");
 		r->exit |= FX_UNCORRECTED;
 		return;
 	}
@@ -191,7 +211,7 @@ void fsck_trees(const struct fsck_opts *o, struct jstore *js, bool may,
 	}
 	if (st.differences)
 		r->exit |= FX_CORRECTED;
-	if (to_primary && marker) {
+	if (marker) {
 		char err[JSTORE_ERR_MAX];
 
 		if (jstore_file_remove(js, JSTORE_STALE_NAME, err,
@@ -200,9 +220,11 @@ void fsck_trees(const struct fsck_opts *o, struct jstore *js, bool may,
 			r->exit |= FX_ERROR;
 			return;
 		}
-		fsck_problem(r, "split_brain", true, "%s; the primary is up to "
-			     "date again and may be mounted", stale);
-		fsck_say(o, "Node %" PRIu32 ": the primary is up to date "
+		fsck_problem(r, "split_brain", true, "%s; resolved: %s", stale,
+			     to_primary ? "the mirror's tree kept" :
+			     "the primary's tree kept, the mirror's changes "
+			     "since the failover discarded");
+		fsck_say(o, "Node %" PRIu32 ": the two sides are equal "
 			 "again: the split-brain guard is lifted\n", r->node);
 		r->exit |= FX_CORRECTED;
 	}
