@@ -574,8 +574,10 @@ static int sync_dir(struct ts *t, const struct apl_fh *sdir,
 		apl_names_free(&sn);
 		return fail(t, &t->dst, "read directory", rc);
 	}
-	qsort(sn.v, sn.n, sizeof(*sn.v), name_cmp);
-	qsort(dn.v, dn.n, sizeof(*dn.v), name_cmp);
+	if (sn.n)
+		qsort(sn.v, sn.n, sizeof(*sn.v), name_cmp);
+	if (dn.n)
+		qsort(dn.v, dn.n, sizeof(*dn.v), name_cmp);
 	/* Extra names first: a name the source has under another type may
 	 * need the space (and a link its target) before it is made. */
 	for (size_t i = 0; !rc && i < dn.n; i++) {
