@@ -54,9 +54,13 @@
  *   (P1) An entry is appended with one write and made durable with
  *        fdatasync (both through io_uring) before any record in it is
  *        acknowledged.  So only the last entry can be torn, and a torn
- *        entry acknowledged nothing: open cuts it off.  An invalid entry
- *        with more than one largest entry's worth of bytes after it
- *        cannot be a torn append: it is damage (-EUCLEAN).
+ *        entry acknowledged nothing: open cuts it off.  Torn means: the
+ *        entry's header or bytes are incomplete, or its checksum fails
+ *        and it ends exactly at the end of the file.  An invalid entry
+ *        with bytes of another entry after it is damage (-EUCLEAN; if
+ *        its header cannot say where it ends: more than one largest
+ *        entry's worth of bytes after it).  A read error is -EIO, never
+ *        a reason to cut.
  *   (P2) Entries are drained in file order, each written whole to the
  *        journal (a segment-opening one creates or replaces its segment,
  *        which holds at most the group a failed direct write left: an
@@ -65,7 +69,8 @@
  *        the same place with the same bytes.
  *   (P3) While entries are pending, every new group is spooled too, even
  *        if the secondary is back: the journal is written in order.
- *   (P4) A group that would take the spool past its bound is not
+ *   (P4) A group that would take the bytes not yet drained past the
+ *        bound (spool_max) is not
  *        written anywhere: the header gets OVERFLOWED and lost_seq, which
  *        it keeps until an operator resyncs the mirror (ofsrep-fsck).
  *        From then on the journal is not continued (its next group would
@@ -120,6 +125,15 @@ static uint64_t get64(const uint8_t *p)
 	return v;
 }
 
+/* After a failed submission or wait the ring may still hold our SQEs
+ * (pointing at a dead stack frame) or an unreaped CQE: start afresh. */
+static int ring_reset(struct jnl_spool *sp, int rc)
+{
+	io_uring_queue_exit(&sp->ring);
+	sp->ring_ok = io_uring_queue_init(4, &sp->ring, 0) == 0;
+	return rc;
+}
+
 /* Writes @iov at @off and fdatasyncs, linked in one io_uring submission
  * (rule P1).  0 or -errno. */
 static int ring_write_sync(struct jnl_spool *sp, const struct iovec *iov,
@@ -130,6 +144,8 @@ static int ring_write_sync(struct jnl_spool *sp, const struct iovec *iov,
 	size_t want = 0;
 	int rc = 0;
 
+	if (!sp->ring_ok)
+		return -EIO;
 	for (int i = 0; i < iovcnt; i++)
 		want += iov[i].iov_len;
 	sqe = io_uring_get_sqe(&sp->ring);
@@ -140,14 +156,14 @@ static int ring_write_sync(struct jnl_spool *sp, const struct iovec *iov,
 	io_uring_prep_fsync(sqe, sp->fd, IORING_FSYNC_DATASYNC);
 	sqe->user_data = 2;
 	if (io_uring_submit(&sp->ring) < 0)
-		return -EIO;
+		return ring_reset(sp, -EIO);
 	for (int n = 0; n < 2; n++) {
 		int res;
 
 		while ((res = io_uring_wait_cqe(&sp->ring, &cqe)) == -EINTR)
 			;
 		if (res < 0)
-			return res;
+			return ring_reset(sp, res);
 		res = cqe->res;
 		if (cqe->user_data == 1 && res >= 0 && (size_t)res != want)
 			res = -EIO;	/* short write: the link broke */
@@ -193,20 +209,28 @@ static int ent_read(struct jnl_spool *sp, uint64_t at, uint64_t file_end,
 	uint64_t sum;
 
 	memset(e, 0, sizeof(*e));
-	if (file_end < at + JNL_SPOOL_ENT_SIZE ||
-	    pread(sp->fd, h, sizeof(h), (off_t)at) != (ssize_t)sizeof(h))
+	if (file_end < at + JNL_SPOOL_ENT_SIZE)
 		return -ENODATA;
+	if (pread(sp->fd, h, sizeof(h), (off_t)at) != (ssize_t)sizeof(h))
+		return -EIO;
 	e->len = get32(h + 48);
 	if (get32(h + 8) != JNL_SPOOL_ENT_MAGIC || get32(h + 52) ||
-	    get32(h + 12) > 1 || !e->len || e->len > JNL_SPOOL_ENT_MAX ||
-	    file_end < at + JNL_SPOOL_ENT_SIZE + e->len)
+	    get32(h + 12) > 1 || !e->len || e->len > JNL_SPOOL_ENT_MAX)
 		return -EBADMSG;
+	/* A sane header: where the entry ends (scan tells a torn last
+	 * entry from damage with it). */
+	e->next = at + sizeof(h) + e->len;
+	if (file_end < e->next)
+		return -ENODATA;
 	e->data = malloc(e->len);
 	if (!e->data)
 		return -ENOMEM;
 	if (pread(sp->fd, e->data, e->len, (off_t)(at + sizeof(h))) !=
-	    (ssize_t)e->len)
-		goto bad;
+	    (ssize_t)e->len) {
+		free(e->data);
+		e->data = NULL;
+		return -EIO;
+	}
 	st = XXH3_createState();
 	if (!st) {
 		free(e->data);
@@ -221,7 +245,6 @@ static int ent_read(struct jnl_spool *sp, uint64_t at, uint64_t file_end,
 	if (sum != get64(h))
 		goto bad;
 	e->at = at;
-	e->next = at + sizeof(h) + e->len;
 	e->new_segment = get32(h + 12) & 1;
 	e->segno = get64(h + 16);
 	e->offset = get64(h + 24);
@@ -235,6 +258,7 @@ bad:
 }
 
 /* Finds the end of the entries (P1): cuts a torn last entry. */
+
 static int scan(struct jnl_spool *sp, uint64_t file_end, char *err,
 		size_t errlen)
 {
@@ -243,9 +267,11 @@ static int scan(struct jnl_spool *sp, uint64_t file_end, char *err,
 	int rc;
 
 	if (at >= file_end) {
-		/* Emptied, header not yet rewritten (jnl_spool_reset). */
+		/* Emptied, header not yet rewritten (jnl_spool_reset):
+		 * rewrite it now, or entries appended later would sit
+		 * below a stale "drained" and be skipped. */
 		sp->drained = sp->end = JNL_SPOOL_HDR_SIZE;
-		return 0;
+		return hdr_store(sp, err, errlen);
 	}
 
 	while ((rc = ent_read(sp, at, file_end, &e)) == 0) {
@@ -254,8 +280,18 @@ static int scan(struct jnl_spool *sp, uint64_t file_end, char *err,
 	}
 	if (rc == -ENOMEM)
 		return rc;
-	if (at < file_end &&
-	    file_end - at > JNL_SPOOL_ENT_SIZE + JNL_SPOOL_ENT_MAX) {
+	if (rc == -EIO) {
+		snprintf(err, errlen, "spool %s: reading the entry at offset "
+			 "%llu: I/O error", sp->path, (unsigned long long)at);
+		return rc;
+	}
+	/* Torn (P1): the entry is incomplete, or it is the last one; a bad
+	 * entry with entries after it is damage.  A header too broken to
+	 * say where its entry ends is torn only if no complete largest
+	 * entry fits behind it. */
+	if (rc == -EBADMSG && (e.next ? e.next < file_end :
+			       file_end - at > JNL_SPOOL_ENT_SIZE +
+					       JNL_SPOOL_ENT_MAX)) {
 		snprintf(err, errlen, "spool %s: the entry at offset %llu is "
 			 "damaged and %llu bytes follow it (not a torn "
 			 "append); move the file aside and resync the mirror "
@@ -436,8 +472,13 @@ int jnl_spool_append(struct jnl_spool *sp, const struct jnl_app_write *w,
 			 w->len);
 		return -EINVAL;
 	}
+	if (sp->need_hdr && (rc = hdr_store(sp, err, errlen)))
+		return rc;
+	sp->need_hdr = false;
+	/* The bound is on what waits for the journal, not on the file (it
+	 * keeps drained entries until it is emptied). */
 	if (sp->max_bytes &&
-	    sp->end - JNL_SPOOL_HDR_SIZE + sizeof(h) + w->len > sp->max_bytes) {
+	    jnl_spool_bytes(sp) + sizeof(h) + w->len > sp->max_bytes) {
 		snprintf(err, errlen, "spool %s: full (%llu MiB, spool_max)",
 			 sp->path, (unsigned long long)(sp->max_bytes >> 20));
 		return -EFBIG;
@@ -512,15 +553,20 @@ int jnl_spool_reset(struct jnl_spool *sp, char *err, size_t errlen)
 	 * "drained" beyond the file's end, which open reads as empty.  The
 	 * other order could drain old groups again, and a segment-opening
 	 * one would replace a segment that newer groups continued. */
+	int rc;
+
 	if (ftruncate(sp->fd, JNL_SPOOL_HDR_SIZE) || fdatasync(sp->fd)) {
-		int rc = -errno;
+		rc = -errno;
 
 		snprintf(err, errlen, "spool %s: emptying it: %s", sp->path,
 			 strerror(-rc));
 		return rc;
 	}
 	sp->drained = sp->end = JNL_SPOOL_HDR_SIZE;
-	return hdr_store(sp, err, errlen);
+	rc = hdr_store(sp, err, errlen);
+	/* Until the header is right, nothing may be appended behind it. */
+	sp->need_hdr = rc != 0;
+	return rc;
 }
 
 int jnl_spool_mark_overflow(struct jnl_spool *sp, uint64_t first_seq,

@@ -58,6 +58,7 @@ struct jnl_spool {
 	uint32_t flags;		/* JNL_SPOOL_* */
 	uint64_t lost_seq;	/* OVERFLOWED: first seq of the lost group */
 	uint64_t entries;	/* appended since open, for messages */
+	bool need_hdr;		/* a reset's header write failed */
 	struct io_uring ring;
 	bool ring_ok;
 	char path[4096];

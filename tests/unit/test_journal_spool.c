@@ -236,3 +236,77 @@ Test(journal_spool, reset_interrupted_after_the_truncate_reads_as_empty)
 	cr_assert_not(jnl_spool_pending(&sp));
 	jnl_spool_close(&sp);
 }
+
+Test(journal_spool, a_bad_entry_with_an_entry_after_it_is_damage_not_torn)
+{
+	struct jnl_spool sp;
+	char err[512] = "";
+	int fd;
+
+	open_ok(&sp, 0);
+	append_ok(&sp, 0, 100);
+	append_ok(&sp, 1, 10);
+	jnl_spool_close(&sp);
+	/* flip a byte of the first entry's data: the second follows it */
+	fd = open(path, O_WRONLY);
+	cr_assert_eq(pwrite(fd, "X", 1, JNL_SPOOL_HDR_SIZE +
+			    JNL_SPOOL_ENT_SIZE + 5), 1);
+	close(fd);
+	cr_assert_eq(jnl_spool_open(&sp, path, NODE, 0, err, sizeof(err)),
+		     -EUCLEAN);
+	cr_assert(strstr(err, "damaged"), "%s", err);
+	/* nothing was cut */
+	cr_assert_eq(file_size(), JNL_SPOOL_HDR_SIZE +
+		     2 * JNL_SPOOL_ENT_SIZE + 110);
+}
+
+Test(journal_spool, a_bad_last_entry_of_full_length_is_torn)
+{
+	struct jnl_spool sp;
+	off_t whole;
+	int fd;
+
+	open_ok(&sp, 0);
+	append_ok(&sp, 0, 100);
+	whole = file_size();
+	append_ok(&sp, 1, 10);
+	jnl_spool_close(&sp);
+	/* the size reached the disk, the bytes did not */
+	fd = open(path, O_WRONLY);
+	cr_assert_eq(pwrite(fd, "\0\0\0\0", 4, whole + JNL_SPOOL_ENT_SIZE),
+		     4);
+	close(fd);
+	open_ok(&sp, 0);
+	cr_assert_eq(file_size(), whole);
+	expect_next(&sp, 0, 100);
+	jnl_spool_close(&sp);
+}
+
+Test(journal_spool, after_an_interrupted_reset_new_entries_are_not_skipped)
+{
+	struct jnl_spool sp;
+
+	open_ok(&sp, 0);
+	append_ok(&sp, 0, 100);
+	expect_next(&sp, 0, 100);
+	jnl_spool_close(&sp);
+	cr_assert_eq(truncate(path, JNL_SPOOL_HDR_SIZE), 0);
+	open_ok(&sp, 0);		/* rewrites the stale header */
+	append_ok(&sp, 1, 10);
+	jnl_spool_close(&sp);
+	open_ok(&sp, 0);
+	cr_assert(jnl_spool_pending(&sp));
+	expect_next(&sp, 1, 10);
+	jnl_spool_close(&sp);
+}
+
+Test(journal_spool, the_bound_counts_only_what_is_not_drained)
+{
+	struct jnl_spool sp;
+
+	open_ok(&sp, JNL_SPOOL_ENT_SIZE + 5000);
+	append_ok(&sp, 0, 5000);
+	expect_next(&sp, 0, 5000);	/* drained, file not yet emptied */
+	append_ok(&sp, 1, 5000);	/* fits: only this one is pending */
+	jnl_spool_close(&sp);
+}
