@@ -93,6 +93,10 @@ static void resubmit_held(struct fs_ctx *fs, struct rep_export *to)
 	while (r) {
 		struct rep_req *next = r->next;
 
+		/* On another export a call is new: its retry rules (an
+		 * EEXIST after a re-sent CREATE is ours) must not apply. */
+		if (to != &fs->primary)
+			r->attempts = 0;
 		rep_export_submit(to, r);
 		r = next;
 	}
@@ -142,12 +146,12 @@ static void freeze(struct fs_ctx *fs)
 	       fs->primary_health.why, fs->secondary.url_text, taken);
 }
 
-static void unfreeze(struct fs_ctx *fs)
+static void unfreeze(struct fs_ctx *fs, const char *why)
 {
-	syslog(LOG_NOTICE, "primary %s answers again after %.1f s, before "
-	       "the switch: staying on it (%u held requests re-sent)",
+	syslog(LOG_NOTICE, "primary %s: failover abandoned after %.1f s: %s; "
+	       "staying on the primary (%u held requests go back to it)",
 	       fs->primary.url_text,
-	       (double)(ev_now_ms() - fs->freeze_start_ms) / 1000.0,
+	       (double)(ev_now_ms() - fs->freeze_start_ms) / 1000.0, why,
 	       fs->held);
 	if (fs->serve == SERVE_CATCHUP)
 		mirror_handover_cancel(&fs->mirror);
@@ -242,8 +246,18 @@ static void switch_to_mirror(struct fs_ctx *fs,
 	       fs->last_freeze_ms / 1000.0, ho->seq, m.mapped, m.missing,
 	       held, fs->primary.url_text);
 	mirror_handover_release(&fs->mirror);
-	fs_mark_primary_stale(fs);
 	resubmit_held(fs, &fs->secondary);
+}
+
+/* The keeper applies up to @seq, makes the split-brain guard's marker
+ * durable, then hands over. */
+static void request_handover(struct fs_ctx *fs, uint64_t seq)
+{
+	char mark[JSTORE_STALE_SIZE];
+
+	fs->ho_target = seq;
+	fs_stale_marker(fs, seq, mark);
+	mirror_handover_request(&fs->mirror, seq, mark, sizeof(mark));
 }
 
 void fs_failover_pump(struct fs_ctx *fs)
@@ -272,27 +286,42 @@ void fs_failover_pump(struct fs_ctx *fs)
 		}
 		return;
 	case SERVE_FREEZING:
+	case SERVE_CATCHUP:
 		if (primary_up && !fs->primary_unprobed) {
-			unfreeze(fs);
+			unfreeze(fs, "it answers again");
 			return;
 		}
+		/* Whatever made failover possible must still hold (the
+		 * secondary may be lost too, the keeper may stop). */
+		blocked = failover_blocked(fs);
+		if (blocked && !fs->primary_unprobed) {
+			unfreeze(fs, blocked);
+			return;
+		}
+		if (blocked) {
+			if (!fs->failover_blocked_logged)
+				syslog(LOG_CRIT, "starting on the mirror is "
+				       "held: %s", blocked);
+			fs->failover_blocked_logged = true;
+			return;
+		}
+		break;
+	default:
+		return;
+	}
+	switch (fs->serve) {
+	case SERVE_FREEZING:
 		if (!jw_idle(&fs->jw))
 			return;
-		fs->ho_target = jnl_app_durable(&fs->jw.app);
-		mirror_handover_request(&fs->mirror, fs->ho_target);
+		request_handover(fs, jnl_app_durable(&fs->jw.app));
 		fs->serve = SERVE_CATCHUP;
 		return;
 	case SERVE_CATCHUP:
-		if (primary_up && !fs->primary_unprobed) {
-			unfreeze(fs);
-			return;
-		}
 		durable = jnl_app_durable(&fs->jw.app);
 		if (!jw_idle(&fs->jw))
 			return;
 		if (durable > fs->ho_target) {
-			fs->ho_target = durable;
-			mirror_handover_request(&fs->mirror, durable);
+			request_handover(fs, durable);
 			return;
 		}
 		ho = mirror_handover_poll(&fs->mirror);

@@ -234,7 +234,7 @@ const char *fs_serve_name(int serve);
 void fs_hold(struct fs_ctx *fs, struct rep_req *r);
 void fs_failover_pump(struct fs_ctx *fs);
 /* split.c: the marker that makes a failed-over primary stale */
-void fs_mark_primary_stale(struct fs_ctx *fs);
+void fs_stale_marker(struct fs_ctx *fs, uint64_t seq, char *buf);
 
 /* ctl.c, status.c, status_cli.c: `ofsrep status` */
 #define FS_CTL_DIR "/run/ofsrep"

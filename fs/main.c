@@ -293,6 +293,16 @@ static int fs_start_on_mirror(struct fs_ctx *fs, const char *why)
 		jw_close(&fs->jw);
 		return -1;
 	}
+	if (atomic_load(&fs->jw.route) != JW_ROUTE_DIRECT) {
+		/* jw_io_recover found an overflowed spool: the mirror lacks
+		 * acknowledged records, NAS a is the only copy of them. */
+		fprintf(stderr, "ofsrep: %s (and the mirror on %s misses "
+			"records an earlier mount could not journal: wait for "
+			"the primary, then run ofsrep-fsck -y --resync=mirror)"
+			"\n", why, fs->secondary.url_text);
+		jw_close(&fs->jw);
+		return -1;
+	}
 	fprintf(stderr, "ofsrep: %s; starting degraded, on the mirror of "
 		"%s\n", why, fs->secondary.url_text);
 	syslog(LOG_ERR, "%s; starting degraded, on the mirror of %s", why,

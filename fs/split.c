@@ -4,9 +4,11 @@
  * up to date from the mirror.
  *
  * MARKER.  <secondary>/.ofsrep/journal/<node>/primary-stale, written by
- * the mirror keeper's thread (it owns a connection to the secondary) right
- * after the switch, with FILE_SYNC, 512 bytes of text padded with
- * newlines:
+ * the mirror keeper's thread (it owns a connection to the secondary)
+ * before it hands the mirror over (replica/mirror.c), with FILE_SYNC, so
+ * it is durable before the mirror takes its first write; taken back if
+ * the failover is cancelled before the switch.  512 bytes of text padded
+ * with newlines:
  *
  *	ofsrep-primary-stale 1
  *	node=<node>
@@ -25,21 +27,19 @@
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 
-void fs_mark_primary_stale(struct fs_ctx *fs)
+/* The marker's text for a failover that serves the mirror from seq on
+ * (JSTORE_STALE_SIZE bytes in @buf). */
+void fs_stale_marker(struct fs_ctx *fs, uint64_t seq, char *buf)
 {
-	char text[JSTORE_STALE_SIZE];
 	int n;
 
-	memset(text, '\n', sizeof(text));
-	n = snprintf(text, sizeof(text), "ofsrep-primary-stale 1\nnode=%d\n"
-		     "since=%lld\nseq=%" PRIu64 "\nprimary=%s\n",
-		     fs->opts.node, (long long)fs->last_failover,
-		     fs->ho_target, fs->primary.url_text);
-	if (n < 0 || n >= (int)sizeof(text)) {
-		syslog(LOG_CRIT, "failover: stale-primary marker too long");
-		return;
-	}
-	text[n] = '\n';
-	mirror_mark(&fs->mirror, JSTORE_STALE_NAME, text, sizeof(text));
+	memset(buf, '\n', JSTORE_STALE_SIZE);
+	n = snprintf(buf, JSTORE_STALE_SIZE, "ofsrep-primary-stale 1\n"
+		     "node=%d\nsince=%lld\nseq=%" PRIu64 "\nprimary=%.400s\n",
+		     fs->opts.node, (long long)time(NULL), seq,
+		     fs->primary.url_text);
+	if (n > 0 && n < JSTORE_STALE_SIZE)
+		buf[n] = '\n';
 }

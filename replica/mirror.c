@@ -327,9 +327,14 @@ static bool mirror_due(struct mirror *m, struct mirror_run *r, bool first,
 		return false;
 	}
 	if (m->ho_wanted && !atomic_load(&m->ho_ready) && !m->quit) {
-		if (now >= r->retry_at_ms)
+		/* at once, but not in a spin while the journal cannot
+		 * reach the target yet */
+		uint64_t at = r->retry_at_ms > r->noprogress_until_ms ?
+			      r->retry_at_ms : r->noprogress_until_ms;
+
+		if (now >= at)
 			return true;
-		*wait_ms = r->retry_at_ms - now;
+		*wait_ms = at - now;
 		return false;
 	}
 	if (m->quit && (!behind || now >= m->deadline_ms)) {
@@ -375,8 +380,67 @@ static void mirror_wait(struct mirror *m, uint64_t ms)
 	pthread_cond_timedwait(&m->cv, &m->mu, &ts);
 }
 
+/* Under m->mu: writes the handover's marker (the split-brain guard,
+ * fs/split.c) durably, with the mutex dropped for the RPC.  True once it
+ * is on the secondary. */
+static bool mirror_write_ho_mark(struct mirror *m, struct mirror_run *r)
+{
+	char err[JSTORE_ERR_MAX];
+	char *data = m->ho_mark;
+	size_t len = m->ho_mark_len;
+	int rc;
+
+	if (m->ho_marked)
+		return true;
+	if (!data)
+		return false;
+	m->ho_mark = NULL;	/* ours while the mutex is dropped */
+	pthread_mutex_unlock(&m->mu);
+	rc = jstore_file_write(&r->a.js, JSTORE_STALE_NAME,
+			       (const uint8_t *)data, len, err, sizeof(err));
+	pthread_mutex_lock(&m->mu);
+	if (m->ho_mark)
+		free(data);	/* a newer request came meanwhile */
+	else
+		m->ho_mark = data;
+	if (rc) {
+		syslog(LOG_ERR, "mirror: node %" PRIu32 ": %s; the failover "
+		       "waits for it", m->conf.node, err);
+		r->retry_at_ms = mono_ms() + MIRROR_RETRY_MIN_MS;
+		return false;
+	}
+	m->ho_marked = true;
+	syslog(LOG_NOTICE, "mirror: node %" PRIu32 ": wrote %s (the primary "
+	       "is stale once the mirror serves)", m->conf.node,
+	       JSTORE_STALE_NAME);
+	return true;
+}
+
+/* Under m->mu: a handover cancelled after its marker was written takes
+ * the marker back (the primary was never left). */
+static void mirror_unmark(struct mirror *m, struct mirror_run *r)
+{
+	char err[JSTORE_ERR_MAX];
+	int rc;
+
+	if (!m->ho_unmark || !r->open)
+		return;
+	pthread_mutex_unlock(&m->mu);
+	rc = jstore_file_remove(&r->a.js, JSTORE_STALE_NAME, err,
+				sizeof(err));
+	pthread_mutex_lock(&m->mu);
+	if (rc) {
+		syslog(LOG_ERR, "mirror: node %" PRIu32 ": %s; retrying",
+		       m->conf.node, err);
+		return;
+	}
+	m->ho_unmark = false;
+}
+
 /* Under m->mu, after a successful run: the handover, if one is asked
- * for and the run reached it. */
+ * for and the run reached it.  Its marker is durable first: from the
+ * moment the loop may serve the mirror, no later mount may serve the
+ * primary. */
 static void mirror_handover_publish(struct mirror *m, struct mirror_run *r)
 {
 	struct mirror_handover *ho = &m->ho;
@@ -384,6 +448,9 @@ static void mirror_handover_publish(struct mirror *m, struct mirror_run *r)
 
 	if (!m->ho_wanted || atomic_load(&m->ho_ready) || !r->open ||
 	    (m->have_pos ? m->pos.seq : 0) < m->ho_target)
+		return;
+	if (!mirror_write_ho_mark(m, r) || !m->ho_wanted ||
+	    atomic_load(&m->ho_ready))
 		return;
 	free(ho->fids);
 	memset(ho, 0, sizeof(*ho));
@@ -403,8 +470,6 @@ static void mirror_handover_publish(struct mirror *m, struct mirror_run *r)
 	ho->root = a->mirror;
 	atomic_store(&m->ho_ready, true);
 }
-
-static void mirror_write_mark(struct mirror *m, struct mirror_run *r);
 
 static void *mirror_thread(void *arg)
 {
@@ -426,7 +491,7 @@ static void *mirror_thread(void *arg)
 		pthread_mutex_unlock(&m->mu);
 		mirror_lease_renew(m, &r->ls);
 		pthread_mutex_lock(&m->mu);
-		mirror_write_mark(m, r);
+		mirror_unmark(m, r);
 		if (!mirror_due(m, r, first, last_seq, &wait_ms, &leave)) {
 			if (leave)
 				break;
@@ -478,15 +543,30 @@ int mirror_start(struct mirror *m, const struct mirror_conf *conf)
 	return 0;
 }
 
-void mirror_handover_request(struct mirror *m, uint64_t seq)
+void mirror_handover_request(struct mirror *m, uint64_t seq,
+			     const char *mark, size_t mark_len)
 {
-	if (!m->started)
-		return;
+	char *copy = malloc(mark_len);
+
+	if (!m->started || !copy) {
+		free(copy);
+		return;		/* no handover: the failover stays frozen */
+	}
+	memcpy(copy, mark, mark_len);
 	pthread_mutex_lock(&m->mu);
 	if (seq > m->target)
 		m->target = seq;
 	m->ho_target = seq;
 	m->ho_wanted = true;
+	m->ho_unmark = false;
+	if (!m->ho_marked) {
+		free(m->ho_mark);
+		m->ho_mark = copy;
+		m->ho_mark_len = mark_len;
+	} else {
+		free(copy);	/* the marker says the primary is stale:
+				 * that does not change with the seq */
+	}
 	atomic_store(&m->ho_ready, false);
 	pthread_cond_signal(&m->cv);
 	pthread_mutex_unlock(&m->mu);
@@ -508,58 +588,6 @@ void mirror_handover_release(struct mirror *m)
 	pthread_mutex_unlock(&m->mu);
 }
 
-void mirror_mark(struct mirror *m, const char *name, const char *data,
-		 size_t len)
-{
-	char *copy = malloc(len);
-
-	if (!copy || !m->started) {
-		free(copy);
-		syslog(LOG_CRIT, "mirror: cannot write %s", name);
-		return;
-	}
-	memcpy(copy, data, len);
-	pthread_mutex_lock(&m->mu);
-	free(m->mark_data);
-	snprintf(m->mark_name, sizeof(m->mark_name), "%s", name);
-	m->mark_data = copy;
-	m->mark_len = len;
-	pthread_cond_signal(&m->cv);
-	pthread_mutex_unlock(&m->mu);
-}
-
-/* Under m->mu: writes a pending mark (mirror_mark) through the lease's
- * connection; kept for the next turn if that fails. */
-static void mirror_write_mark(struct mirror *m, struct mirror_run *r)
-{
-	char err[JSTORE_ERR_MAX];
-	char name[32];
-	char *data = m->mark_data;
-	size_t len = m->mark_len;
-	int rc;
-
-	if (!data || !r->ls.open)
-		return;
-	snprintf(name, sizeof(name), "%s", m->mark_name);
-	m->mark_data = NULL;
-	pthread_mutex_unlock(&m->mu);
-	rc = jstore_file_write(&r->ls.js, name, (const uint8_t *)data, len,
-			       err, sizeof(err));
-	pthread_mutex_lock(&m->mu);
-	if (!rc) {
-		syslog(LOG_NOTICE, "mirror: node %" PRIu32 ": wrote %s",
-		       m->conf.node, name);
-		free(data);
-		return;
-	}
-	syslog(LOG_ERR, "mirror: node %" PRIu32 ": %s; retrying",
-	       m->conf.node, err);
-	if (m->mark_data)
-		free(data);	/* a newer one came meanwhile */
-	else
-		m->mark_data = data;
-}
-
 void mirror_handover_cancel(struct mirror *m)
 {
 	if (!m->started)
@@ -569,6 +597,10 @@ void mirror_handover_cancel(struct mirror *m)
 	atomic_store(&m->ho_ready, false);
 	free(m->ho.fids);
 	memset(&m->ho, 0, sizeof(m->ho));
+	if (m->ho_marked)
+		m->ho_unmark = true;
+	m->ho_marked = false;
+	pthread_cond_signal(&m->cv);
 	pthread_mutex_unlock(&m->mu);
 }
 
@@ -641,10 +673,7 @@ void mirror_stop(struct mirror *m, uint64_t durable_seq, int max_ms)
 		       "is applied at the next mount (or by ofsrep-journal "
 		       "apply)", m->conf.node, have ? pos.seq : 0, m->target);
 	atomic_store(&m->state, MIRROR_STOPPED);
-	if (m->mark_data)
-		syslog(LOG_CRIT, "mirror: node %" PRIu32 ": %s was never "
-		       "written", m->conf.node, m->mark_name);
-	free(m->mark_data);
+	free(m->ho_mark);
 	free(m->ho.fids);
 	pthread_cond_destroy(&m->cv);
 	pthread_mutex_destroy(&m->mu);

@@ -99,10 +99,11 @@ struct mirror {
 	bool ho_released;
 	atomic_bool ho_ready;
 	struct mirror_handover ho;
-	/* a small file the thread writes to the journal dir (under mu) */
-	char mark_name[32];
-	char *mark_data;
-	size_t mark_len;
+	/* the split-brain guard's marker, written before ho_ready */
+	char *ho_mark;
+	size_t ho_mark_len;
+	bool ho_marked;		/* durable on the secondary */
+	bool ho_unmark;		/* cancelled after it was: remove it */
 };
 
 int mirror_start(struct mirror *m, const struct mirror_conf *conf);
@@ -111,14 +112,14 @@ bool mirror_applied(struct mirror *m, struct mirror_pos *pos);
 void mirror_stop(struct mirror *m, uint64_t durable_seq, int max_ms);
 const char *mirror_state_name(int state);
 
-void mirror_handover_request(struct mirror *m, uint64_t seq);
+/* @mark (the split-brain guard's marker, fs/split.c) is written to the
+ * journal directory, durably, before the handover is ready. */
+void mirror_handover_request(struct mirror *m, uint64_t seq,
+			     const char *mark, size_t mark_len);
 /* The handover, once the keeper applied up to the requested seq. */
 const struct mirror_handover *mirror_handover_poll(struct mirror *m);
 void mirror_handover_release(struct mirror *m);
 void mirror_handover_cancel(struct mirror *m);
-/* Has the keeper's thread write @len bytes as <journal dir>/@name
- * (FILE_SYNC), retrying until it succeeds. */
-void mirror_mark(struct mirror *m, const char *name, const char *data,
-		 size_t len);
+
 
 #endif /* OFSREP_MIRROR_H */

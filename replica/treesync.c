@@ -45,9 +45,17 @@ struct ts_side {
 	const char *url;
 };
 
+/* fileid -> (handle, fileid): open addressing, a power of two. */
 struct ts_link {
-	uint64_t fileid;	/* source object; 0: empty slot */
-	struct apl_fh fh;	/* its destination object */
+	uint64_t fileid;	/* the key; 0: empty slot */
+	struct apl_fh fh;
+	uint64_t other;
+};
+
+struct ts_map {
+	struct ts_link *v;
+	size_t n;
+	size_t cap;
 };
 
 struct ts {
@@ -57,9 +65,8 @@ struct ts {
 	struct ts_stats *st;
 	char path[4096];
 	size_t plen;
-	struct ts_link *links;	/* open addressing, power of two */
-	size_t nlinks;
-	size_t caplinks;
+	struct ts_map links;	/* source object -> its destination */
+	struct ts_map claims;	/* destination object -> source object */
 	uint8_t *sbuf;
 	uint8_t *dbuf;
 	uint64_t last_progress_ms;
@@ -135,47 +142,52 @@ static void path_pop(struct ts *t, size_t old)
 	t->path[old] = 0;
 }
 
-static struct ts_link *link_slot(struct ts *t, uint64_t fileid)
+static struct ts_link *map_slot(const struct ts_map *m, uint64_t key)
 {
-	size_t mask = t->caplinks - 1;
-	size_t i = XXH3_64bits(&fileid, sizeof(fileid)) & mask;
+	size_t mask = m->cap - 1;
+	size_t i = XXH3_64bits(&key, sizeof(key)) & mask;
 
-	while (t->links[i].fileid && t->links[i].fileid != fileid)
+	while (m->v[i].fileid && m->v[i].fileid != key)
 		i = (i + 1) & mask;
-	return &t->links[i];
+	return &m->v[i];
 }
 
-static const struct apl_fh *link_get(struct ts *t, uint64_t fileid)
+static const struct ts_link *map_get(const struct ts_map *m, uint64_t key)
+{
+	const struct ts_link *l;
+
+	if (!m->cap)
+		return NULL;
+	l = map_slot(m, key);
+	return l->fileid ? l : NULL;
+}
+
+static int map_put(struct ts_map *m, uint64_t key, const struct apl_fh *fh,
+		   uint64_t other)
 {
 	struct ts_link *l;
 
-	if (!t->caplinks)
-		return NULL;
-	l = link_slot(t, fileid);
-	return l->fileid ? &l->fh : NULL;
-}
+	if (2 * (m->n + 1) > m->cap) {
+		struct ts_map old = *m;
 
-static int link_put(struct ts *t, uint64_t fileid, const struct apl_fh *fh)
-{
-	if (2 * (t->nlinks + 1) > t->caplinks) {
-		struct ts_link *old = t->links;
-		size_t oldcap = t->caplinks;
-
-		t->caplinks = oldcap ? 2 * oldcap : 256;
-		t->links = calloc(t->caplinks, sizeof(*t->links));
-		if (!t->links)
+		m->cap = old.cap ? 2 * old.cap : 256;
+		m->v = calloc(m->cap, sizeof(*m->v));
+		if (!m->v) {
+			*m = old;
 			return -ENOMEM;
-		for (size_t i = 0; i < oldcap; i++)
-			if (old[i].fileid)
-				*link_slot(t, old[i].fileid) = old[i];
-		free(old);
+		}
+		for (size_t i = 0; i < old.cap; i++)
+			if (old.v[i].fileid)
+				*map_slot(m, old.v[i].fileid) = old.v[i];
+		free(old.v);
 	}
-	struct ts_link *l = link_slot(t, fileid);
-
+	l = map_slot(m, key);
 	if (!l->fileid)
-		t->nlinks++;
-	l->fileid = fileid;
-	l->fh = *fh;
+		m->n++;
+	l->fileid = key;
+	if (fh)
+		l->fh = *fh;
+	l->other = other;
 	return 0;
 }
 
@@ -365,8 +377,11 @@ static int sync_attrs(struct ts *t, const struct apl_fh *dfh,
 		if (!fresh)
 			differ(t, "mode %04o / %04o", sa->mode, da->mode);
 		set.set_mode = true;
-		set.mode = sa->mode;
 	}
+	/* rewritten bytes may have cleared set-id bits on the server */
+	if (sa->type == APL_NF3REG && *fixed)
+		set.set_mode = true;
+	set.mode = sa->mode;
 	if (sa->uid != da->uid || sa->gid != da->gid) {
 		if (!fresh)
 			differ(t, "owner %u:%u / %u:%u", sa->uid, sa->gid,
@@ -462,6 +477,7 @@ static int sync_entry(struct ts *t, const struct apl_fh *sdir,
 {
 	struct apl_fh sfh, dfh;
 	struct apl_attr sa = { 0 }, da = { 0 };
+	const struct ts_link *l, *c;
 	const struct apl_fh *linked;
 	bool present, fixed = false, fresh = false, redo = false;
 	int rc = apl_rpc_lookup(&t->src.rpc, sdir, name, strlen(name), &sfh,
@@ -484,14 +500,23 @@ static int sync_entry(struct ts *t, const struct apl_fh *sdir,
 		return fail(t, &t->dst, "look up", rc);
 	present = !rc;
 	rc = 0;
-	linked = sa.type == APL_NF3REG && sa.nlink > 1 ?
-		 link_get(t, sa.fileid) : NULL;
+	l = sa.type == APL_NF3REG && sa.nlink > 1 ?
+	    map_get(&t->links, sa.fileid) : NULL;
+	linked = l ? &l->fh : NULL;
+	/* A destination object with several names belongs to the first
+	 * source object synced into it; another source object's name on it
+	 * must not rewrite it (the other names would change too). */
+	c = present && sa.type == APL_NF3REG && da.type == APL_NF3REG &&
+	    da.nlink > 1 ? map_get(&t->claims, da.fileid) : NULL;
 	if (present && sa.type != da.type) {
 		differ(t, "type %u / %u", sa.type, da.type);
 		redo = true;
 	} else if (present && linked && !apl_fh_eq(linked, &dfh)) {
 		differ(t, "not a hard link of the object it is linked to in "
 		       "the source");
+		redo = true;
+	} else if (present && c && c->other != sa.fileid) {
+		differ(t, "a hard link of another object in the destination");
 		redo = true;
 	} else if (present && sa.type == APL_NF3LNK) {
 		rc = sync_symlink(t, ddir, name, &sfh, &dfh, &redo);
@@ -532,7 +557,10 @@ static int sync_entry(struct ts *t, const struct apl_fh *sdir,
 		fresh = fixed = true;
 	}
 	if (sa.type == APL_NF3REG && sa.nlink > 1 &&
-	    (rc = link_put(t, sa.fileid, &dfh)))
+	    (rc = map_put(&t->links, sa.fileid, &dfh, 0)))
+		return rc;
+	if (sa.type == APL_NF3REG && da.fileid &&
+	    (rc = map_put(&t->claims, da.fileid, NULL, sa.fileid)))
 		return rc;
 	if (sa.type == APL_NF3REG)
 		rc = sync_bytes(t, &sfh, &sa, &dfh, &da, fresh, &fixed);
@@ -637,7 +665,8 @@ int ts_run(const struct ts_conf *conf, struct ts_stats *st, char *err,
 	progress(&t, true);
 	side_close(&t.src);
 	side_close(&t.dst);
-	free(t.links);
+	free(t.links.v);
+	free(t.claims.v);
 	free(t.sbuf);
 	free(t.dbuf);
 	if (rc && !err[0])

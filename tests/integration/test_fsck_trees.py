@@ -257,3 +257,26 @@ def test_resync_interrupted_by_sigint_and_sigkill_then_finished(lab):
     assert fsck2(lab, "-n", "--verify").returncode == 0
     assert len([n for n in os.listdir(lab.export_dir("a"))
                 if n.startswith("f")]) == 1500
+
+
+def test_resync_keeps_other_names_of_a_destination_hard_link(lab):
+    """On the stale primary a and b are one object; after the failover b
+    became a file of its own on the mirror.  The resync must not rewrite
+    the shared object (a would change too)."""
+    mnt = mount_journal(lab)
+    with open(os.path.join(mnt, "a"), "wb") as f:
+        f.write(b"old shared bytes")
+    os.link(os.path.join(mnt, "a"), os.path.join(mnt, "b"))
+    lab.nas("a", "kill")
+    os.unlink(os.path.join(mnt, "b"))
+    with open(os.path.join(mnt, "b"), "wb") as f:
+        f.write(b"b on its own now")
+    lab.umount()
+    lab.nas("a", "start")
+    proc = fsck2(lab, "-y", "--resync=primary")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert fsck2(lab, "-n", "--verify").returncode == 0
+    a = lab.export_dir("a")
+    assert (a / "a").read_bytes() == b"old shared bytes"
+    assert (a / "b").read_bytes() == b"b on its own now"
+    assert os.stat(a / "a").st_ino != os.stat(a / "b").st_ino

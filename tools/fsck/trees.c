@@ -168,14 +168,17 @@ void fsck_trees(const struct fsck_opts *o, struct jstore *js, bool may,
 		r->exit |= FX_USAGE;
 		return;
 	}
-	if (o->resync == FSCK_RESYNC_MIRROR &&
-	    ((marker && !o->keep) || r->pending)) {
-		fsck_problem(r, "resync", false, r->pending ?
-			     "records not yet applied: replay them first "
-			     "(without -n)" : "the primary is stale (a "
-			     "failover): --resync=mirror would throw away "
-			     "what only the mirror has; --keep=primary does "
-			     "it on purpose");
+	if (o->resync && r->pending) {
+		fsck_problem(r, "resync", false, "records not yet applied: "
+			     "replay them first (without -n)");
+		r->exit |= FX_UNCORRECTED;
+		return;
+	}
+	if (o->resync == FSCK_RESYNC_MIRROR && marker && !o->keep) {
+		fsck_problem(r, "resync", false, "the primary is stale (a "
+			     "failover): --resync=mirror would throw away what "
+			     "only the mirror has; --keep=primary does it on "
+			     "purpose");
 		r->exit |= FX_UNCORRECTED;
 		return;
 	}
