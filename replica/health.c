@@ -24,7 +24,7 @@
  *   covers a reconnect after a single failed call and the first connect
  *   at mount (every connection of the export down at once means the
  *   server is gone).  So a dead server (refused, reset) is DOWN after
- *   about half a second, a hung one after at most window_ms.
+ *   about a quarter of a second, a hung one after at most window_ms.
  *
  *   Every change to and from DOWN is logged with the export and figures.
  */
@@ -33,7 +33,7 @@
 #include <stdio.h>
 #include <syslog.h>
 
-#define GRACE_MS	500
+#define GRACE_MS	250
 #define HEARTBEAT_SLACK_MS	1500	/* heartbeat period + scheduling */
 
 const char *health_state_name(int state)
