@@ -139,6 +139,10 @@ int jstore_file_write(struct jstore *js, const char *name,
 		      size_t errlen);
 int jstore_file_remove(struct jstore *js, const char *name, char *err,
 		       size_t errlen);
+/* The split-brain guard's marker (fs/split.c): 1 and its since= time
+ * when present, 0 when absent, or -errno with one line in @err. */
+int jstore_stale_read(struct jstore *js, long long *since, char *err,
+		      size_t errlen);
 /* Repairs (replica/jstore_admin.c, for ofsrep-fsck) */
 int jstore_seg_truncate(struct jstore *js, uint64_t segno, uint64_t len,
 			char *err, size_t errlen);

@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <nfsc/libnfs.h>
 
@@ -167,4 +169,23 @@ int jstore_ckpt_store(struct jstore *js, unsigned slot, struct jnl_ckpt *ck,
 	return jstore_file_write_at(js, JSTORE_CKPT_NAME,
 				    (uint64_t)slot * JNL_CKPT_SIZE, buf,
 				    sizeof(buf), err, errlen);
+}
+
+int jstore_stale_read(struct jstore *js, long long *since, char *err,
+		      size_t errlen)
+{
+	uint8_t buf[JSTORE_STALE_SIZE + 1];
+	size_t len = 0;
+	int rc = jstore_file_read(js, JSTORE_STALE_NAME, buf,
+				  JSTORE_STALE_SIZE, &len, err, errlen);
+	const char *p;
+
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	buf[len] = 0;
+	p = strstr((const char *)buf, "since=");
+	*since = p ? atoll(p + 6) : 0;
+	return 1;
 }

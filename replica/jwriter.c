@@ -160,22 +160,11 @@ static int start_point(struct jwriter *jw, struct jnl_reader *rd,
 /* The split-brain guard (fs/split.c): a failover made the primary stale. */
 static int jw_refuse_stale(struct jwriter *jw, char *err, size_t errlen)
 {
-	uint8_t buf[JSTORE_STALE_SIZE + 1];
-	char what[JSTORE_STALE_SIZE + 1];
-	size_t len = 0;
-	int rc = jstore_file_read(&jw->js, JSTORE_STALE_NAME, buf,
-				  JSTORE_STALE_SIZE, &len, err, errlen);
 	long long since = 0;
-	char *p;
+	int rc = jstore_stale_read(&jw->js, &since, err, errlen);
 
-	if (rc == -ENOENT)
-		return 0;
-	if (rc)
+	if (rc <= 0)
 		return rc;
-	buf[len] = 0;
-	snprintf(what, sizeof(what), "%s", (char *)buf);
-	if ((p = strstr(what, "since=")))
-		since = atoll(p + 6);
 	snprintf(err, errlen, "split-brain guard: node %u failed over to the "
 		 "mirror on %s at %lld (unix time) and wrote it since; the "
 		 "primary is stale: run ofsrep-fsck -y --resync=primary "

@@ -76,25 +76,19 @@ static void on_progress(void *arg, const struct ts_stats *st)
 static int stale_marker(struct jstore *js, char *what, size_t size,
 			struct fsck_node *r)
 {
-	uint8_t buf[JSTORE_STALE_SIZE + 1];
 	char err[JSTORE_ERR_MAX];
-	size_t len = 0;
-	int rc = jstore_file_read(js, JSTORE_STALE_NAME, buf,
-				  JSTORE_STALE_SIZE, &len, err, sizeof(err));
-	char *since;
+	long long since = 0;
+	int rc = jstore_stale_read(js, &since, err, sizeof(err));
 
-	if (rc == -ENOENT)
-		return 0;
-	if (rc) {
+	if (rc < 0) {
 		fsck_problem(r, "error", false, "%s", err);
 		r->exit |= FX_ERROR;
 		return -1;
 	}
-	buf[len] = 0;
-	since = strstr((char *)buf, "since=");
-	snprintf(what, size, "a failover to the mirror at %lld (unix time) "
-		 "made the primary stale", since ? atoll(since + 6) : 0LL);
-	return 1;
+	if (rc)
+		snprintf(what, size, "a failover to the mirror at %lld (unix "
+			 "time) made the primary stale", since);
+	return rc;
 }
 
 /* The overflowed spool of this node and secondary, if on this host. */
