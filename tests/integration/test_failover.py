@@ -44,6 +44,24 @@ def primary(j):
     return [e for e in j["exports"] if e["role"] == "primary"][0]
 
 
+def stale_marker(lab):
+    return lab.export_dir("b") / ".ofsrep/journal/1/primary-stale"
+
+
+def refused_mount(lab):
+    """Runs the daemon on the lab's pair; it must refuse with one line and
+    mount nothing.  Returns the line(s)."""
+    proc = subprocess.run(
+        [ofsrep_bin(), lab.url("a"), str(lab.dir / "mnt"), "-o",
+         "secondary=%s,spool=%s" % (lab.url("b"), lab.dir / "spool")],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert not os.path.ismount(lab.dir / "mnt")
+    return lines
+
+
 @pytest.mark.parametrize("fault", ["kill", "stop", "cut"])
 def test_primary_lost_fails_over_without_errors(lab, fault):
     mnt = mount_journal(lab)
@@ -171,22 +189,13 @@ def test_stale_primary_is_refused_at_the_next_mount(lab):
     lab.nas("a", "kill")
     with open(os.path.join(mnt, "g"), "wb") as f:
         f.write(b"written on the mirror only")
-    wait_serving(mnt, "mirror")
+    assert serving(mnt) == "mirror"
+    # durable before the mirror took its first write (fs/split.c)
+    assert stale_marker(lab).exists()
     lab.nas("a", "start")
-    # the marker is written by the mirror keeper right after the switch
-    marker = lab.export_dir("b") / ".ofsrep/journal/1/primary-stale"
-    deadline = time.monotonic() + 10
-    while not marker.exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
     lab.umount()
-    proc = subprocess.run(
-        [ofsrep_bin(), lab.url("a"), str(lab.dir / "mnt"), "-o",
-         "secondary=%s,spool=%s" % (lab.url("b"), lab.dir / "spool")],
-        capture_output=True, text=True, timeout=60)
-    assert proc.returncode != 0
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "split-brain guard" in lines[0], proc.stderr
+    lines = refused_mount(lab)
+    assert "split-brain guard" in lines[0]
     assert "primary is stale" in lines[0]
     assert not os.path.ismount(lab.dir / "mnt")
     # nothing was lost meanwhile: the mirror has both files
@@ -225,12 +234,4 @@ def test_fresh_pair_with_the_primary_down_is_refused(lab):
     typo in the URL must not look like a degraded start)."""
     (lab.dir / "mnt").mkdir(exist_ok=True)
     lab.nas("a", "kill")
-    proc = subprocess.run(
-        [ofsrep_bin(), lab.url("a"), str(lab.dir / "mnt"), "-o",
-         "secondary=%s,spool=%s" % (lab.url("b"), lab.dir / "spool")],
-        capture_output=True, text=True, timeout=60)
-    assert proc.returncode != 0
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "no mirror to start on" in lines[0], \
-        proc.stderr
-    assert not os.path.ismount(lab.dir / "mnt")
+    assert "no mirror to start on" in refused_mount(lab)[0]

@@ -9,6 +9,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
+from test_failover import stale_marker  # noqa: E402
 from test_fsck import fsck_bin  # noqa: E402
 from test_journal_mirror import (assert_mirror_equals_primary,  # noqa: E402
                                  mirror_dir)
@@ -91,11 +92,8 @@ def test_failover_then_resync_primary_lifts_the_guard(lab):
     os.unlink(os.path.join(mnt, "gone"))
     os.mkdir(os.path.join(mnt, "newdir"))
     assert status(mnt, json_out=True)[1]["serving"] == "mirror"
-    deadline = time.monotonic() + 10
-    marker = lab.export_dir("b") / ".ofsrep/journal/1/primary-stale"
-    while not marker.exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    marker = stale_marker(lab)
+    assert marker.exists()
     lab.umount()
     lab.nas("a", "start")
     # the guard: reported by a plain check, and the mount refuses
@@ -181,11 +179,8 @@ def split_brain(lab):
     lab.nas("a", "kill")
     with open(os.path.join(mnt, "mirror-only"), "wb") as f:
         f.write(b"after the failover")
-    marker = lab.export_dir("b") / ".ofsrep/journal/1/primary-stale"
-    deadline = time.monotonic() + 10
-    while not marker.exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    marker = stale_marker(lab)
+    assert marker.exists()      # the write above came after the switch
     lab.umount()
     lab.nas("a", "start")
     return marker
