@@ -170,6 +170,7 @@ def test_no_failover_while_the_secondary_is_lost_too(lab):
         open(os.path.join(mnt, "waits"), "wb").close()), daemon=True)
     t.start()
     j = wait_health(mnt, 2, timeout=30)
+    assert any("failover" in p for p in j["problems"]), j["problems"]
     time.sleep(2.0)
     assert serving(mnt) == "primary" and not done
     log = (lab.dir / "ofsrep.log").read_text()
