@@ -235,6 +235,8 @@ static void switch_to_mirror(struct fs_ctx *fs,
 	free(m.sorted);
 	fs->serve = SERVE_MIRROR;
 	fs->active = &fs->secondary;
+	fs->secondary.nconns = fs->primary.nconns;	/* the rest connect
+							 * at the next pump */
 	fs->failovers++;
 	fs->last_failover = time(NULL);
 	fs->last_freeze_ms = ev_now_ms() - fs->freeze_start_ms;

@@ -324,8 +324,10 @@ static int fs_probe(struct fs_ctx *fs)
 			     fs->opts.conns, fs->opts.timeout_ms, &fs->loop,
 			     err, sizeof(err));
 	if (!rc && fs->opts.secondary)
+		/* One connection for the heartbeat; the failover gives it
+		 * the primary's number (fs/failover.c). */
 		rc = rep_export_init(&fs->secondary, "secondary",
-				     fs->opts.secondary, fs->opts.conns,
+				     fs->opts.secondary, 1,
 				     fs->opts.failover_timeout_ms, &fs->loop,
 				     err, sizeof(err));
 	if (rc) {

@@ -71,7 +71,8 @@ int rep_export_init(struct rep_export *exp, const char *name,
 	exp->loop = loop;
 	exp->root.data.data_val = exp->root_buf;
 	exp->rtmax = exp->wtmax = 1 << 20;
-	for (int i = 0; i < exp->nconns; i++) {
+	/* All of them, so that nconns may grow later (failover). */
+	for (int i = 0; i < REP_MAX_CONNS; i++) {
 		exp->conns[i].exp = exp;
 		exp->conns[i].index = i;
 		exp->conns[i].state = REP_CONN_DOWN;

@@ -66,7 +66,7 @@ struct rep_export {
 	struct nfs_fh3 root;		/* root file handle from MOUNT */
 	char root_buf[REP_FH_MAX];
 	struct rep_conn conns[REP_MAX_CONNS];
-	int nconns;
+	int nconns;			/* may grow, up to REP_MAX_CONNS */
 	int next_rr;			/* round-robin cursor */
 	struct rep_req *waitq_head;	/* requests waiting for a connection */
 	struct rep_req *waitq_tail;
