@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #define PROBE_MS	1000	/* SPOOLING: how often to try the export */
+#define DRAIN_LOG_MS	10000	/* DRAINING: progress in the log */
 
 const char *jw_route_name(int route)
 {
@@ -191,6 +192,7 @@ static void probe(struct jwriter *jw)
 	if (store_ready(jw, err, sizeof(err)))
 		return;
 	jw->drain_start_ms = ev_now_ms();
+	jw->drain_logged_ms = 0;
 	jw->drain_bytes = jnl_spool_bytes(&jw->spool);
 	atomic_store(&jw->drain_total, jw->drain_bytes);
 	syslog(LOG_NOTICE, "secondary %s answers again after %.1f s; writing "
@@ -218,6 +220,26 @@ static int drain_one(struct jwriter *jw, char *err, size_t errlen)
 	return rc;
 }
 
+/* A long catch-up says how far it got, every DRAIN_LOG_MS. */
+static void drain_progress(struct jwriter *jw)
+{
+	uint64_t now = ev_now_ms();
+	uint64_t left = jnl_spool_bytes(&jw->spool);
+
+	if (now < jw->drain_logged_ms + DRAIN_LOG_MS)
+		return;
+	if (!jw->drain_logged_ms) {
+		jw->drain_logged_ms = now;	/* the first one at +10 s */
+		return;
+	}
+	jw->drain_logged_ms = now;
+	syslog(LOG_NOTICE, "secondary %s: catching up its journal: %" PRIu64
+	       " of %" PRIu64 " spooled bytes written, %.1f s so far",
+	       jw->js.url, jw->drain_bytes > left ? jw->drain_bytes - left :
+	       0, jw->drain_bytes,
+	       (double)(now - jw->drain_start_ms) / 1000.0);
+}
+
 /* DRAINING: one spooled group, or the switch back to DIRECT. */
 static void drain_step(struct jwriter *jw)
 {
@@ -239,8 +261,10 @@ static void drain_step(struct jwriter *jw)
 	}
 	rc = drain_one(jw, err, sizeof(err));
 	publish_spool(jw);
-	if (!rc)
+	if (!rc) {
+		drain_progress(jw);
 		return;
+	}
 	if (rc == -EUCLEAN) {
 		/* A spooled group no longer reads back: the journal cannot
 		 * be continued past the groups already drained. */

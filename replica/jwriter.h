@@ -102,6 +102,7 @@ struct jwriter {
 	uint64_t next_probe_ms;		/* I/O thread only, from here */
 	uint64_t drain_start_ms;
 	uint64_t drain_bytes;
+	uint64_t drain_logged_ms;	/* last progress line */
 	uint64_t drained_seq;		/* last seq of the last drained group */
 	char route_err[512];		/* why the secondary was lost (mu) */
 };
