@@ -36,16 +36,20 @@
  *    "exports":[
  *      {"role":"primary", "url":STR,
  *       "state":"up"|"unresponsive"|"down"|"failing-over"|"stale",
+ *       "health":"up"|"suspect"|"down" (replica/health.c),
  *       "connections":N, "connections_up":N, "down_for_s":F|null,
  *       "last_error":STR|null},
  *      {"role":"secondary", "url":STR|null,
  *       "state":"up"|"lost"|"resync"|"stale"|"failing"|"unused",
+ *       "health":"up"|"suspect"|"down"|null,
  *       "failed_writes":N, "outages":N, "lost_for_s":F|null,
  *       "lost_because":STR|null,
  *       "spool":null | {"path":STR, "bytes":N, "max_bytes":N,
  *          "groups_spooled":N, "overflowed":BOOL},
  *       "last_error":STR|null, "last_error_age_s":F|null}],
- *    "journal":null | {"appended":N, "groups":N, "durable_seq":N,
+ *    "journal":null | {"route":"direct"|"spooling"|"draining"|
+ *       "detached" (replica/jw_io.c), "appended":N, "groups":N,
+ *       "durable_seq":N,
  *       "waiting_records":N, "throttled":BOOL, "backlog_bytes":N,
  *       "journal_max_bytes":N},
  *    "mirror":null | {"state":"idle"|"applying"|"retrying"|"damaged"|
@@ -303,8 +307,10 @@ static void status_json(struct fs_ctx *fs, const struct report *r,
 		put(o, "null");
 	put(o, ",\"exports\":[{\"role\":\"primary\",\"url\":");
 	json_str(o, p->url_text);
-	put(o, ",\"state\":\"%s\",\"connections\":%d,\"connections_up\":%d,"
-	    "\"down_for_s\":", r->primary_state, p->nconns, r->conns_up);
+	put(o, ",\"state\":\"%s\",\"health\":\"%s\",\"connections\":%d,"
+	    "\"connections_up\":%d,\"down_for_s\":", r->primary_state,
+	    health_state_name(fs->primary_health.state), p->nconns,
+	    r->conns_up);
 	if (r->conns_up || !p->down_since_ms)
 		put(o, "null");
 	else
@@ -313,9 +319,15 @@ static void status_json(struct fs_ctx *fs, const struct report *r,
 	json_str(o, r->primary_err);
 	put(o, "},{\"role\":\"secondary\",\"url\":");
 	json_str(o, fs->opts.secondary ? fs->secondary.url_text : NULL);
-	put(o, ",\"state\":\"%s\",\"failed_writes\":%" PRIu64
-	    ",\"outages\":%" PRIu64 ",\"lost_for_s\":", r->secondary_state,
-	    fs->jw.failed_groups, atomic_load(&fs->jw.outages));
+	put(o, ",\"state\":\"%s\",\"health\":", r->secondary_state);
+	if (fs->journaling)
+		put(o, "\"%s\"",
+		    health_state_name(fs->secondary_health.state));
+	else
+		put(o, "null");
+	put(o, ",\"failed_writes\":%" PRIu64 ",\"outages\":%" PRIu64
+	    ",\"lost_for_s\":", fs->jw.failed_groups,
+	    atomic_load(&fs->jw.outages));
 	if (r->route == JW_ROUTE_SPOOLING || r->route == JW_ROUTE_DRAINING)
 		put(o, "%.1f", (ev_now_ms() - atomic_load(&fs->jw.lost_at_ms)) /
 		    1000.0);
@@ -352,11 +364,12 @@ static void status_json(struct fs_ctx *fs, const struct report *r,
 		put(o, "null,\"mirror\":null}\n");
 		return;
 	}
-	put(o, "{\"appended\":%" PRIu64 ",\"groups\":%" PRIu64
+	put(o, "{\"route\":\"%s\",\"appended\":%" PRIu64 ",\"groups\":%"
+	    PRIu64
 	    ",\"durable_seq\":%" PRIu64 ",\"waiting_records\":%" PRIu64
 	    ",\"throttled\":%s,\"backlog_bytes\":%" PRIu64
 	    ",\"journal_max_bytes\":%" PRIu64 "},\"mirror\":",
-	    fs->jw.records, fs->jw.groups, r->durable, r->waiting,
+	    jw_route_name(r->route), fs->jw.records, fs->jw.groups, r->durable, r->waiting,
 	    fs->jw.throttled ? "true" : "false", jw_backlog(&fs->jw),
 	    fs->jw.backlog_max);
 	if (fs->opts.no_apply) {

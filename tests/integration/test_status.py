@@ -55,6 +55,8 @@ def test_healthy_mount_table_and_json(mnt):
     assert roles["primary"]["url"] == lab.url("a")
     assert roles["secondary"]["state"] == "up"
     assert roles["secondary"]["url"] == lab.url("b")
+    assert roles["primary"]["health"] == roles["secondary"]["health"] == "up"
+    assert j["journal"]["route"] == "direct"
     assert j["journal"]["appended"] >= 40          # creates and writes
     assert j["journal"]["journal_max_bytes"] == 1024 << 20
     # the mirror catches up: lag drops to 0
@@ -83,6 +85,7 @@ def test_secondary_fault_is_degraded_then_clears(mnt):
     j = wait_health(mnt, 1)
     sec = [e for e in j["exports"] if e["role"] == "secondary"][0]
     assert sec["state"] == "lost" and sec["lost_for_s"] is not None, sec
+    assert j["journal"]["route"] == "spooling", j["journal"]
     assert lab.url("b").split("?")[0] in sec["lost_because"] or \
         "heartbeat" in sec["lost_because"], sec
     assert any("secondary lost" in p for p in j["problems"])
