@@ -326,18 +326,29 @@ static int apl_unlink_found(struct apl *a, const struct jnl_op_link *l,
 	return l->fid ? apl_mark_unlinked(a, l->fid) : 0;
 }
 
+/* UNLINK and RMDIR: the directory, the record's object if the map knows
+ * it (*known), and what the name holds now. */
+static int apl_removal(struct apl *a, const struct jnl_op_link *l,
+		       struct apl_fh *dir, struct apl_fh *x, bool *known,
+		       struct apl_found *f)
+{
+	int rc = apl_fh_of(a, l->parent, dir);
+
+	if (!rc)
+		rc = apl_subject(a, l->fid, x, known);
+	if (!rc)
+		rc = apl_look(a, dir, l->parent, &l->name, f);
+	return rc;
+}
+
 int apl_unlink(struct apl *a, const struct jnl_op_link *l)
 {
 	struct apl_found f;
 	struct apl_fh dir;
 	struct apl_fh x;
 	bool known;
-	int rc = apl_fh_of(a, l->parent, &dir);
+	int rc = apl_removal(a, l, &dir, &x, &known, &f);
 
-	if (!rc)
-		rc = apl_subject(a, l->fid, &x, &known);
-	if (!rc)
-		rc = apl_look(a, &dir, l->parent, &l->name, &f);
 	if (rc)
 		return rc;
 	if (!f.found) {		/* removed before */
@@ -363,12 +374,8 @@ int apl_rmdir(struct apl *a, const struct jnl_op_link *l)
 	struct apl_fh dir;
 	struct apl_fh x;
 	bool known;
-	int rc = apl_fh_of(a, l->parent, &dir);
+	int rc = apl_removal(a, l, &dir, &x, &known, &f);
 
-	if (!rc)
-		rc = apl_subject(a, l->fid, &x, &known);
-	if (!rc)
-		rc = apl_look(a, &dir, l->parent, &l->name, &f);
 	if (rc || !f.found) {	/* removed before */
 		a->st.replayed += !rc;
 		return rc;
