@@ -244,6 +244,16 @@
  *      16   2  namelen    1-255, no NUL
  *      18   -  name[namelen], then value[valuelen]
  *
+ *   BINDFH (14): the "handle" layout.  Introduces a fid by the handle of
+ *   its object in the mirror, where no (parent, name) can be given: after
+ *   a failback (fs/failback.c) the objects the kernel learned while the
+ *   mirror was served directly were never journaled.  The handle is one
+ *   the applier's export gave out (an NFSv3 file handle of the secondary).
+ *     off size field
+ *       0   8  fid        the fid introduced
+ *       8   2  fhlen      1 .. JNL_FH_MAX
+ *      10   -  fh[fhlen]
+ *
  *   A payload is well-formed only if
  *     (P1) paylen is exactly its layout's fixed part plus the lengths the
  *          fixed part declares,
@@ -265,7 +275,9 @@
  *     (P8) RENAME flags and SETXATTR flags have no unknown bit and not both
  *          of their two bits; REMOVEXATTR flags are 0,
  *     (P9) an xattr name is 1-255 bytes with no NUL, a SETXATTR value is
- *          at most JNL_XATTR_VALUE_MAX bytes, a REMOVEXATTR has no value.
+ *          at most JNL_XATTR_VALUE_MAX bytes, a REMOVEXATTR has no value,
+ *     (P10) a BINDFH's fid is neither 0 nor JNL_FID_ROOT and its handle
+ *          is 1 .. JNL_FH_MAX bytes.
  *   The encoder refuses (-EINVAL) anything the decoder would reject.
  *
  * SEGMENT SEQUENCE
@@ -395,6 +407,7 @@
 #define JNL_XATTR_NAME_MAX	255u
 #define JNL_XATTR_VALUE_MAX	65536u
 #define JNL_MAX_FILE_SIZE	((uint64_t)INT64_MAX)
+#define JNL_FH_MAX		64u	/* NFSv3 file handle */
 
 #define JNL_FID_NONE		0ull
 #define JNL_FID_ROOT		1ull
@@ -437,7 +450,8 @@ enum jnl_type {
 	JNL_OP_SETATTR = 11,
 	JNL_OP_SETXATTR = 12,
 	JNL_OP_REMOVEXATTR = 13,
-	JNL_OP_TYPE_MAX = 13,
+	JNL_OP_BINDFH = 14,
+	JNL_OP_TYPE_MAX = 14,
 };
 
 /* ---- byte offsets of the tables above ---- */
@@ -486,6 +500,7 @@ enum {
 #define JNL_WRITE_FIXED		16u
 #define JNL_SETATTR_SIZE	56u
 #define JNL_XATTR_FIXED		18u
+#define JNL_HANDLE_FIXED	10u
 
 _Static_assert(JNL_SEG_OFF_CREATED + 8 == JNL_SEG_HDR_SIZE,
 	       "segment header table and size disagree");
@@ -642,6 +657,12 @@ struct jnl_op_setattr {
 	uint32_t mtime_nsec;
 };
 
+struct jnl_op_handle {		/* BINDFH */
+	uint64_t fid;		/* introduced */
+	const uint8_t *fh;	/* after decode: points into the payload */
+	size_t fh_len;
+};
+
 struct jnl_op_xattr {		/* SETXATTR REMOVEXATTR */
 	uint64_t fid;
 	uint32_t flags;		/* JNL_XATTR_* */
@@ -660,6 +681,7 @@ struct jnl_op {
 		struct jnl_op_write write;
 		struct jnl_op_setattr setattr;
 		struct jnl_op_xattr xattr;
+		struct jnl_op_handle handle;
 	} u;
 };
 
@@ -676,6 +698,7 @@ enum jnl_op_status {
 	JNL_OPST_BAD_SETATTR,	/* P7 */
 	JNL_OPST_BAD_FLAGS,	/* P8 */
 	JNL_OPST_BAD_XATTR,	/* P9 */
+	JNL_OPST_BAD_HANDLE,	/* P10 */
 };
 
 bool jnl_type_known(unsigned type);

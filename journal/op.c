@@ -3,9 +3,9 @@
  * journal/op.c: record payloads, the "RECORD TYPES AND PAYLOADS" part of
  * the spec in journal/format.h.
  *
- * Six layouts serve the thirteen types (entry, link, rename, write,
- * setattr, xattr).  Each layout has a get/put mirror pair; jnl_op_check()
- * holds rules P2-P9 once, and both directions use it: the encoder refuses
+ * Seven layouts serve the fourteen types (entry, link, rename, write,
+ * setattr, xattr, handle).  Each layout has a get/put mirror pair; jnl_op_check()
+ * holds rules P2-P10 once, and both directions use it: the encoder refuses
  * (-EINVAL) what the decoder would reject, so a writer can never journal
  * a record its own reader will not read back.
  *
@@ -37,11 +37,14 @@ enum {
 
 	XA_FID = 0, XA_FLAGS = 8, XA_VALUELEN = 12, XA_NAMELEN = 16,
 	XA_FIXED = 18,
+
+	FH_FID = 0, FH_LEN = 8, FH_FIXED = 10,
 };
 
 _Static_assert(ENT_FIXED == JNL_ENTRY_FIXED && LNK_FIXED == JNL_LINK_FIXED &&
 	       REN_FIXED == JNL_RENAME_FIXED && WR_FIXED == JNL_WRITE_FIXED &&
-	       SA_END == JNL_SETATTR_SIZE && XA_FIXED == JNL_XATTR_FIXED,
+	       SA_END == JNL_SETATTR_SIZE && XA_FIXED == JNL_XATTR_FIXED &&
+	       FH_FIXED == JNL_HANDLE_FIXED,
 	       "payload tables and fixed sizes disagree");
 
 enum jnl_layout {
@@ -52,6 +55,7 @@ enum jnl_layout {
 	JNL_LAYOUT_WRITE,
 	JNL_LAYOUT_SETATTR,
 	JNL_LAYOUT_XATTR,
+	JNL_LAYOUT_HANDLE,
 };
 
 static enum jnl_layout jnl_layout_of(unsigned type)
@@ -76,6 +80,8 @@ static enum jnl_layout jnl_layout_of(unsigned type)
 	case JNL_OP_SETXATTR:
 	case JNL_OP_REMOVEXATTR:
 		return JNL_LAYOUT_XATTR;
+	case JNL_OP_BINDFH:
+		return JNL_LAYOUT_HANDLE;
 	}
 	return JNL_LAYOUT_NONE;
 }
@@ -95,6 +101,7 @@ const char *jnl_type_name(unsigned type)
 		[JNL_OP_RENAME] = "rename",	[JNL_OP_WRITE] = "write",
 		[JNL_OP_SETATTR] = "setattr",	[JNL_OP_SETXATTR] = "setxattr",
 		[JNL_OP_REMOVEXATTR] = "removexattr",
+		[JNL_OP_BINDFH] = "bindfh",
 	};
 
 	return jnl_type_known(type) ? names[type] : "unknown";
@@ -114,6 +121,7 @@ const char *jnl_op_status_name(enum jnl_op_status st)
 	case JNL_OPST_BAD_SETATTR:	return "bad setattr";
 	case JNL_OPST_BAD_FLAGS:	return "bad flags";
 	case JNL_OPST_BAD_XATTR:	return "bad xattr";
+	case JNL_OPST_BAD_HANDLE:	return "bad file handle";
 	}
 	return "?";
 }
@@ -271,7 +279,18 @@ static enum jnl_op_status jnl_xattr_check(enum jnl_type type,
 	return JNL_OPST_OK;
 }
 
-/* Rules P2-P9 for op (P1 is a property of the bytes: see the getters). */
+static enum jnl_op_status jnl_handle_check(const struct jnl_op_handle *h)
+{
+	/* A payload is well-formed only if (P10) a fid other than the root
+	 * and a handle of 1 .. JNL_FH_MAX bytes */
+	if (!h->fid || h->fid == JNL_FID_ROOT)
+		return JNL_OPST_BAD_FID;
+	if (!h->fh || h->fh_len < 1 || h->fh_len > JNL_FH_MAX)
+		return JNL_OPST_BAD_HANDLE;
+	return JNL_OPST_OK;
+}
+
+/* Rules P2-P10 for op (P1 is a property of the bytes: see the getters). */
 enum jnl_op_status jnl_op_check(const struct jnl_op *op)
 {
 	switch (jnl_layout_of(op->type)) {
@@ -287,6 +306,8 @@ enum jnl_op_status jnl_op_check(const struct jnl_op *op)
 		return jnl_setattr_check(&op->u.setattr);
 	case JNL_LAYOUT_XATTR:
 		return jnl_xattr_check(op->type, &op->u.xattr);
+	case JNL_LAYOUT_HANDLE:
+		return jnl_handle_check(&op->u.handle);
 	case JNL_LAYOUT_NONE:
 		break;
 	}
@@ -312,6 +333,8 @@ size_t jnl_op_size(const struct jnl_op *op)
 		return SA_END;
 	case JNL_LAYOUT_XATTR:
 		return XA_FIXED + op->u.xattr.name.len + op->u.xattr.value_len;
+	case JNL_LAYOUT_HANDLE:
+		return FH_FIXED + op->u.handle.fh_len;
 	case JNL_LAYOUT_NONE:
 		break;
 	}
@@ -513,9 +536,29 @@ static enum jnl_op_status jnl_xattr_get(const uint8_t *p, size_t len,
 	return JNL_OPST_OK;
 }
 
+static void jnl_handle_put(const struct jnl_op_handle *h, uint8_t *p)
+{
+	jnl_put_le64(p + FH_FID, h->fid);
+	jnl_put_le16(p + FH_LEN, (uint16_t)h->fh_len);
+	jnl_put_bytes(p + FH_FIXED, h->fh, h->fh_len);
+}
+
+static enum jnl_op_status jnl_handle_get(const uint8_t *p, size_t len,
+					 struct jnl_op_handle *h)
+{
+	/* (P1) the fixed part, then exactly the handle it declares */
+	if (len < FH_FIXED ||
+	    len != (size_t)FH_FIXED + jnl_get_le16(p + FH_LEN))
+		return JNL_OPST_BAD_LENGTH;
+	h->fid = jnl_get_le64(p + FH_FID);
+	h->fh_len = jnl_get_le16(p + FH_LEN);
+	h->fh = p + FH_FIXED;
+	return JNL_OPST_OK;
+}
+
 /*
  * Encode op's payload into buf[0, cap).
- * Returns 0, -EINVAL if op breaks P2-P9, -ENOSPC if cap < jnl_op_size().
+ * Returns 0, -EINVAL if op breaks P2-P10, -ENOSPC if cap < jnl_op_size().
  */
 int jnl_op_encode(const struct jnl_op *op, uint8_t *buf, size_t cap)
 {
@@ -542,6 +585,9 @@ int jnl_op_encode(const struct jnl_op *op, uint8_t *buf, size_t cap)
 	case JNL_LAYOUT_XATTR:
 		jnl_xattr_put(&op->u.xattr, buf);
 		break;
+	case JNL_LAYOUT_HANDLE:
+		jnl_handle_put(&op->u.handle, buf);
+		break;
 	case JNL_LAYOUT_NONE:
 		return -EINVAL;
 	}
@@ -564,6 +610,8 @@ static enum jnl_op_status jnl_op_get(enum jnl_layout layout, const uint8_t *p,
 		return jnl_setattr_get(p, len, &out->u.setattr);
 	case JNL_LAYOUT_XATTR:
 		return jnl_xattr_get(p, len, &out->u.xattr);
+	case JNL_LAYOUT_HANDLE:
+		return jnl_handle_get(p, len, &out->u.handle);
 	case JNL_LAYOUT_NONE:
 		break;
 	}
@@ -572,7 +620,7 @@ static enum jnl_op_status jnl_op_get(enum jnl_layout layout, const uint8_t *p,
 
 /*
  * Decode the payload p[0, len) of a record of the given type into *out
- * and check rules P1-P9.  Returns JNL_OPST_OK or the first rule broken.
+ * and check rules P1-P10.  Returns JNL_OPST_OK or the first rule broken.
  */
 enum jnl_op_status jnl_op_decode(unsigned type, const uint8_t *p, size_t len,
 				 struct jnl_op *out)

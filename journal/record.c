@@ -276,7 +276,7 @@ enum jnl_rec_status jnl_rec_decode(const uint8_t *buf, size_t len,
 	/* ... (13) type is a type of this version */
 	if (!jnl_type_known(h->type))
 		return JNL_REC_BAD_TYPE;
-	/* ... (14) the payload is well-formed (P1-P9) */
+	/* ... (14) the payload is well-formed (P1-P10) */
 	out->op_status = jnl_op_decode(h->type, buf + JNL_REC_HDR_SIZE,
 				       h->paylen, &out->op);
 	if (out->op_status != JNL_OPST_OK)

@@ -67,6 +67,7 @@ int apl_drop_logs(struct apl *a);
 /* ---- namespace records and orphans (apl_names.c) ---- */
 
 int apl_bind(struct apl *a, const struct jnl_op_link *l);
+int apl_bindfh(struct apl *a, const struct jnl_op_handle *h);
 int apl_make(struct apl *a, const struct jnl_op_entry *en);
 int apl_link(struct apl *a, const struct jnl_op_link *l);
 int apl_unlink(struct apl *a, const struct jnl_op_link *l);

@@ -135,6 +135,35 @@ int apl_bind(struct apl *a, const struct jnl_op_link *l)
 	return apl_map(a, l->fid, &f.fh);
 }
 
+/*
+ * BINDFH: the fid is the object with this handle (fs/failback.c).  Not a
+ * namespace record, so after a crash it may come again: the same mapping
+ * again is no damage.
+ */
+int apl_bindfh(struct apl *a, const struct jnl_op_handle *h)
+{
+	struct apl_fid_ent *e = apl_fid_get(&a->map, h->fid);
+	struct apl_attr attr = { 0 };
+	struct apl_fh fh = { .len = (uint32_t)h->fh_len };
+	int rc;
+
+	memcpy(fh.data, h->fh, h->fh_len);
+	if (e && apl_fh_eq(&e->fh, &fh))
+		return 0;
+	if (e)
+		return apl_damage(a, -EEXIST, "a fid introduced twice in one "
+				  "epoch (writer rule W6)", "fid %" PRIu64,
+				  h->fid);
+	rc = apl_rpc_getattr(&a->rpc, &fh, &attr);
+	if (rc == -ESTALE)
+		return apl_damage(a, -ENOENT, "the mirror lacks the object a "
+				  "BINDFH names", "fid %" PRIu64, h->fid);
+	if (rc)
+		return apl_fail(a, rc, "get attributes of fid %" PRIu64
+				" (BINDFH)", h->fid);
+	return apl_map(a, h->fid, &fh);
+}
+
 /* Is the object found under the name of the kind en makes?  1, 0, -errno */
 static int apl_same_kind(struct apl *a, const struct jnl_op_entry *en,
 			 const struct apl_found *f)

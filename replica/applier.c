@@ -243,6 +243,8 @@ static int apl_dispatch(struct apl *a, const struct jnl_op *op)
 	switch (op->type) {
 	case JNL_OP_BIND:
 		return apl_bind(a, &op->u.link);
+	case JNL_OP_BINDFH:
+		return apl_bindfh(a, &op->u.handle);
 	case JNL_OP_CREATE:
 	case JNL_OP_MKDIR:
 	case JNL_OP_MKNOD:

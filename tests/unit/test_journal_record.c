@@ -2,7 +2,7 @@
 /*
  * Unit tests for journal/format.h, journal/record.c and journal/op.c:
  * byte layout, encode/decode round trips for every record type, and one
- * test per numbered validity rule of records (1-14) and payloads (P1-P9).
+ * test per numbered validity rule of records (1-14) and payloads (P1-P10).
  * Segment headers and checkpoints: test_journal_segment.c.
  *
  *   make && ./build/tests/test_journal_record
@@ -21,6 +21,8 @@
 
 static const uint8_t data5[5] = { 'h', 'e', 'l', 'l', 'o' };
 static const uint8_t xval[3] = { 1, 0, 2 };
+static const uint8_t fh28[28] = { 0x01, 0x00, 0x07, 0x00, 0xde, 0xad, 0xbe, 0xef,
+				  0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70 };
 
 static struct jnl_str S(const char *s)
 {
@@ -82,6 +84,10 @@ static struct jnl_op sample_op(enum jnl_type type)
 		op.u.xattr = (struct jnl_op_xattr){ .fid = 47,
 			.name = S("user.k") };
 		break;
+	case JNL_OP_BINDFH:
+		op.u.handle = (struct jnl_op_handle){ .fid = 48,
+			.fh = fh28, .fh_len = sizeof(fh28) };
+		break;
 	}
 	return op;
 }
@@ -131,6 +137,10 @@ static bool op_eq(const struct jnl_op *a, const struct jnl_op *b)
 	case JNL_OP_SETATTR:
 		return !memcmp(&a->u.setattr, &b->u.setattr,
 			       sizeof(a->u.setattr));
+	case JNL_OP_BINDFH:
+		return a->u.handle.fid == b->u.handle.fid &&
+		       bytes_eq(a->u.handle.fh, a->u.handle.fh_len,
+				b->u.handle.fh, b->u.handle.fh_len);
 	case JNL_OP_SETXATTR: case JNL_OP_REMOVEXATTR:
 		return xa->fid == xb->fid && xa->flags == xb->flags &&
 		       str_eq(xa->name, xb->name) &&
@@ -501,7 +511,7 @@ Test(journal_record, rule14_rejects_a_malformed_payload)
 	cr_assert(!jnl_rec_intact(JNL_REC_BAD_CKSUM));
 }
 
-/* ---- payload rules P1-P9 ---- */
+/* ---- payload rules P1-P10 ---- */
 
 /* Decode the payload of op after edit() changed its bytes. */
 static enum jnl_op_status decode_edited(struct jnl_op op, size_t off,
@@ -758,4 +768,28 @@ Test(journal_format, status_names_are_defined)
 		cr_assert_neq(strcmp(jnl_ckpt_status_name(s), "?"), 0);
 	cr_assert_str_eq(jnl_type_name(JNL_OP_RENAME), "rename");
 	cr_assert_str_eq(jnl_type_name(99), "unknown");
+}
+
+Test(journal_payload, p10_bindfh_needs_a_new_fid_and_a_handle_of_nfs3_size)
+{
+	uint8_t fh[JNL_FH_MAX + 1] = { 1 };
+	struct jnl_op op = sample_op(JNL_OP_BINDFH);
+	uint8_t len_big[2] = { JNL_FH_MAX + 1, 0 };
+
+	cr_assert_eq(check(op), JNL_OPST_OK);
+	op.u.handle.fid = JNL_FID_ROOT;
+	cr_assert_eq(check(op), JNL_OPST_BAD_FID);
+	op.u.handle.fid = 0;
+	cr_assert_eq(check(op), JNL_OPST_BAD_FID);
+	op = sample_op(JNL_OP_BINDFH);
+	op.u.handle.fh_len = 0;
+	cr_assert_eq(check(op), JNL_OPST_BAD_HANDLE);
+	op.u.handle.fh = fh;
+	op.u.handle.fh_len = sizeof(fh);
+	cr_assert_eq(check(op), JNL_OPST_BAD_HANDLE);
+	op.u.handle.fh_len = JNL_FH_MAX;
+	cr_assert_eq(check(op), JNL_OPST_OK);
+	/* a length field that promises more than the payload holds */
+	cr_assert_eq(decode_edited(sample_op(JNL_OP_BINDFH), 8, len_big, 2,
+				   0), JNL_OPST_BAD_LENGTH);
 }
