@@ -120,11 +120,20 @@ struct fs_op *op_new(fuse_req_t req, struct ino *ino,
 	op->rr.send = send;
 	op->rr.done = done;
 	op->rr.fail = op_fail;
+	op->era = op->fs->era;
+	op->era_counted = true;
+	op->fs->ops_live++;
+	op->fs->ops_live_cur++;
 	return op;
 }
 
 void op_free(struct fs_op *op)
 {
+	if (op->era_counted) {
+		op->fs->ops_live--;
+		if (op->era == op->fs->era)
+			op->fs->ops_live_cur--;
+	}
 	free(op->name);
 	free(op->name2);
 	free(op->data_base ? op->data_base : op->data);
@@ -135,7 +144,8 @@ void op_submit(struct fs_op *op)
 {
 	struct fs_ctx *fs = op->fs;
 
-	if (fs->serve == SERVE_FREEZING || fs->serve == SERVE_CATCHUP)
+	if (fs->serve == SERVE_FREEZING || fs->serve == SERVE_CATCHUP ||
+	    fs_failback_holds(fs, op))
 		fs_hold(fs, &op->rr);
 	else
 		rep_export_submit(fs->active, &op->rr);

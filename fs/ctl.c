@@ -12,6 +12,9 @@
  *   client: "status\n" or "status json\n"
  *   daemon: "<code>\n" then the report (fs/status.c), then it closes.
  *           <code> is the health: 0 healthy, 1 degraded, 2 broken.
+ *   client: "failback\n" (`ofsrep failback`, fs/failback.c)
+ *   daemon: "0\n<what happens>\n" when the failback starts, or
+ *           "1\n<why not>\n" (not in sync yet, nothing to fail back).
  *   Anything else gets "64\nunknown request\n".
  *
  * Served on the loop thread with oneshot polls (replica/loop.h): accept,
@@ -71,6 +74,12 @@ static void ctl_answer(struct ctl_client *c)
 			len = strlen(reply + 4);
 			memmove(reply + 2, reply + 4, len + 1);
 			len += 2;
+		} else if (!strcmp(req, "failback")) {
+			char msg[512];
+
+			code = fs_failback_request(c->fs, msg, sizeof(msg));
+			len = (size_t)snprintf(reply, CTL_REPLY_MAX, "%d\n%s\n",
+					       code ? 1 : 0, msg);
 		} else {
 			len = (size_t)snprintf(reply, CTL_REPLY_MAX,
 					       "64\nunknown request\n");

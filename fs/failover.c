@@ -35,17 +35,21 @@
  *   (mount) --(the primary cannot be reached, the journal has records:
  *              fs/main.c)--> FREEZING, and the primary is never waited
  *              for: it has no root handle in this mount
- *   MIRROR: for the rest of this mount.  The primary is stale from the
- *            failover on; a marker on the secondary says so, so no later
- *            mount serves the stale primary (split brain, below).
+ *   MIRROR: the primary is stale from the failover on; a marker on the
+ *            secondary says so, so no later mount serves the stale
+ *            primary (split brain, fs/split.c).  Once the primary answers
+ *            again it is brought up to date online and served again:
+ *            fs/failback.c, whose states follow MIRROR.
+ *   (mount) --(the split-brain marker is there: an earlier mount failed
+ *              over and the primary was not brought back)--> FREEZING as
+ *              well, whether the primary answers or not
  *
  *   Failover is not possible (I/O then waits for the primary, as an NFS
  *   hard mount does, and status says why): no journal (primary_only),
  *   noapply, the mirror keeper stopped on damage or without its lease,
  *   or the journal is in the local spool (the secondary is lost too).
  *
- * What it does not do yet: bring the primary back up to date (resync)
- * and fail back; serve a request whose inode has no mirror object (it
+ * What it does not do: serve a request whose inode has no mirror object (it
  * gets ESTALE; only an object the applier could not bind lacks one).
  * A multi-step operation whose first step the primary did (a CREATE
  * followed by its SETATTR) but whose record was not yet journaled when
@@ -67,9 +71,10 @@ const char *fs_serve_name(int serve)
 	static const char *const names[] = {
 		[SERVE_PRIMARY] = "primary", [SERVE_FREEZING] = "freezing",
 		[SERVE_CATCHUP] = "catching-up", [SERVE_MIRROR] = "mirror",
+		[SERVE_FAILBACK] = "failing-back",
 	};
 
-	return serve >= 0 && serve <= SERVE_MIRROR ? names[serve] : "?";
+	return serve >= 0 && serve <= SERVE_FAILBACK ? names[serve] : "?";
 }
 
 void fs_hold(struct fs_ctx *fs, struct rep_req *r)
@@ -84,7 +89,7 @@ void fs_hold(struct fs_ctx *fs, struct rep_req *r)
 	fs->held++;
 }
 
-static void resubmit_held(struct fs_ctx *fs, struct rep_export *to)
+void fs_resubmit_held(struct fs_ctx *fs, struct rep_export *to)
 {
 	struct rep_req *r = fs->held_head;
 
@@ -156,7 +161,7 @@ static void unfreeze(struct fs_ctx *fs, const char *why)
 	if (fs->serve == SERVE_CATCHUP)
 		mirror_handover_cancel(&fs->mirror);
 	fs->serve = SERVE_PRIMARY;
-	resubmit_held(fs, &fs->primary);
+	fs_resubmit_held(fs, &fs->primary);
 }
 
 struct remap {
@@ -248,7 +253,7 @@ static void switch_to_mirror(struct fs_ctx *fs,
 	       fs->last_freeze_ms / 1000.0, ho->seq, m.mapped, m.missing,
 	       held, fs->primary.url_text);
 	mirror_handover_release(&fs->mirror);
-	resubmit_held(fs, &fs->secondary);
+	fs_resubmit_held(fs, &fs->secondary);
 }
 
 /* The keeper applies up to @seq, makes the split-brain guard's marker
@@ -272,6 +277,10 @@ void fs_failover_pump(struct fs_ctx *fs)
 	health_update(&fs->primary_health);
 	primary_up = fs->primary_health.state == HEALTH_UP;
 	switch (fs->serve) {
+	case SERVE_MIRROR:
+	case SERVE_FAILBACK:
+		fs_failback_pump(fs);
+		return;
 	case SERVE_PRIMARY:
 		if (fs->primary_health.state != HEALTH_DOWN) {
 			fs->failover_blocked_logged = false;
@@ -289,14 +298,14 @@ void fs_failover_pump(struct fs_ctx *fs)
 		return;
 	case SERVE_FREEZING:
 	case SERVE_CATCHUP:
-		if (primary_up && !fs->primary_unprobed) {
+		if (primary_up && !fs_primary_fenced(fs)) {
 			unfreeze(fs, "it answers again");
 			return;
 		}
 		/* Whatever made failover possible must still hold (the
 		 * secondary may be lost too, the keeper may stop). */
 		blocked = failover_blocked(fs);
-		if (blocked && !fs->primary_unprobed) {
+		if (blocked && !fs_primary_fenced(fs)) {
 			unfreeze(fs, blocked);
 			return;
 		}

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "fs/failback.h"
 #include "fs/inode.h"
 #include "fs/opts.h"
 #include "journal/format.h"
@@ -28,7 +29,8 @@
 #include "replica/loop.h"
 
 /* Which export serves the data path (fs/failover.c). */
-enum fs_serve { SERVE_PRIMARY, SERVE_FREEZING, SERVE_CATCHUP, SERVE_MIRROR };
+enum fs_serve { SERVE_PRIMARY, SERVE_FREEZING, SERVE_CATCHUP, SERVE_MIRROR,
+		SERVE_FAILBACK };
 
 struct fs_ctx {
 	struct fs_opts opts;
@@ -54,6 +56,14 @@ struct fs_ctx {
 	bool failover_blocked_logged;
 	bool primary_unprobed;		/* unreachable at mount: no root
 					 * handle; started on the mirror */
+	bool primary_stale;		/* the split-brain marker was there
+					 * at mount: started on the mirror */
+	struct failback fb;		/* resync and failback */
+	/* Operations by era (fs/failback.c): a failback's freeze starts a
+	 * new era and waits for the ops of the old one. */
+	unsigned era;
+	unsigned ops_live;		/* counted ops (op_new) alive */
+	unsigned ops_live_cur;		/* of those, begun in this era */
 	struct jwriter jw;		/* modes journal, full, async */
 	struct mirror mirror;		/* applies jw's journal (not noapply) */
 	bool journaling;		/* mode != FS_MODE_NONE */
@@ -78,7 +88,14 @@ struct fs_ctx {
  * failover (after it the mirror is written directly). */
 static inline bool fs_recording(const struct fs_ctx *fs)
 {
-	return fs->journaling && fs->serve != SERVE_MIRROR;
+	return fs->journaling && fs->serve != SERVE_MIRROR &&
+	       fs->serve != SERVE_FAILBACK;
+}
+
+/* The primary is not to be served or waited for (fs/failover.c). */
+static inline bool fs_primary_fenced(const struct fs_ctx *fs)
+{
+	return fs->primary_unprobed || fs->primary_stale;
 }
 
 /* Hidden names for files unlinked while open (NFS "silly rename"). */
@@ -136,6 +153,8 @@ struct fs_op {
 	bool entry_is_create;
 	void (*journal_entry)(struct fs_op *op, struct ino *ino);
 	int step;			/* multi-RPC ops: which call */
+	unsigned era;			/* fs->era when begun (op_new) */
+	bool era_counted;		/* in fs->ops_live */
 };
 
 static inline struct fs_ctx *fs_of(fuse_req_t req)
@@ -232,6 +251,7 @@ int fs_getattr_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb);
 /* failover.c */
 const char *fs_serve_name(int serve);
 void fs_hold(struct fs_ctx *fs, struct rep_req *r);
+void fs_resubmit_held(struct fs_ctx *fs, struct rep_export *to);
 void fs_failover_pump(struct fs_ctx *fs);
 /* split.c: the marker that makes a failed-over primary stale */
 void fs_stale_marker(struct fs_ctx *fs, uint64_t seq, char *buf);
@@ -243,6 +263,7 @@ void fs_ctl_start(struct fs_ctx *fs);
 void fs_ctl_stop(struct fs_ctx *fs);
 void fs_ctl_pump(struct fs_ctx *fs);
 int fs_status(struct fs_ctx *fs, bool json, char *buf, size_t size);
+int fs_failback_main(int argc, char **argv);
 int fs_status_main(int argc, char **argv);
 
 /* wb_journal.c: a WRITE's record, sent alongside the primary WRITE */
@@ -253,6 +274,8 @@ void wbj_submit(struct fs_op *op);
 void wbj_primary_done(struct fs_op *op, int err);
 void wb_write_acked(struct fs_op *op);
 void fsj_note(struct fs_ctx *fs, const struct jnl_op *op);
+void fsj_bindfh(struct fs_ctx *fs, struct ino *ino, const void *fh,
+		uint32_t fh_len);
 void fsj_entry_record(struct fs_op *op, struct ino *ino, unsigned type);
 void fsj_names(struct fs_op *op, unsigned type, struct ino *dir,
 	       const char *name, struct ino *newdir, const char *newname);

@@ -170,6 +170,15 @@ void ino_table_rekey(struct ino_table *t,
 	}
 }
 
+void ino_table_each(struct ino_table *t,
+		    void (*fn)(void *arg, struct ino *ino), void *arg)
+{
+	fn(arg, &t->root);
+	for (size_t i = 0; i < t->nbuckets; i++)
+		for (struct ino *ino = t->buckets[i]; ino; ino = ino->hnext)
+			fn(arg, ino);
+}
+
 void ino_maybe_free(struct ino_table *t, struct ino *ino)
 {
 	struct ino **pp;

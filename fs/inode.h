@@ -90,6 +90,10 @@ void ino_maybe_free(struct ino_table *t, struct ino *ino);
 void ino_table_rekey(struct ino_table *t,
 		     void (*fn)(void *arg, struct ino *ino), void *arg);
 
+/* Calls @fn for the root and every inode; @fn must not change handles. */
+void ino_table_each(struct ino_table *t,
+		    void (*fn)(void *arg, struct ino *ino), void *arg);
+
 /* An nfs_fh3 view of the inode's handle (valid while the inode lives). */
 struct nfs_fh3 ino_fh3(struct ino *ino);
 

@@ -68,6 +68,9 @@ void fsj_note(struct fs_ctx *fs, const struct jnl_op *op)
 	/* Copy the names: the caller's may not outlive the encoding. */
 	if (op->type == JNL_OP_SETATTR) {
 		/* no names */
+	} else if (op->type == JNL_OP_BINDFH) {
+		memcpy(n->name, op->u.handle.fh, op->u.handle.fh_len);
+		n->op.u.handle.fh = (const uint8_t *)n->name;
 	} else if (op->type == JNL_OP_RENAME) {
 		memcpy(n->name, op->u.rename.name.ptr, op->u.rename.name.len);
 		memcpy(n->name2, op->u.rename.newname.ptr,
@@ -94,6 +97,20 @@ void fsj_bind(struct fs_ctx *fs, struct ino *dir, const char *name,
 	op.u.link.parent = fsj_fid(fs, dir);
 	op.u.link.fid = fsj_fid(fs, ino);
 	op.u.link.name = str_of(name);
+	ino->bound = true;
+	fsj_note(fs, &op);
+}
+
+/* Failback (fs/failback.c): @ino, learned while the mirror was served
+ * directly, is introduced by its mirror handle @fh. */
+void fsj_bindfh(struct fs_ctx *fs, struct ino *ino, const void *fh,
+		uint32_t fh_len)
+{
+	struct jnl_op op = { .type = JNL_OP_BINDFH };
+
+	op.u.handle.fid = fsj_fid(fs, ino);
+	op.u.handle.fh = fh;
+	op.u.handle.fh_len = fh_len;
 	ino->bound = true;
 	fsj_note(fs, &op);
 }
@@ -144,7 +161,9 @@ void fsj_entry_record(struct fs_op *op, struct ino *ino, unsigned type)
 	e->name = str_of(op->name);
 	if (type == JNL_OP_SYMLINK)
 		e->target = str_of(op->data);
-	ino->bound = true;
+	/* Made on the served mirror, it was journaled by nobody: a failback
+	 * introduces it by handle (fsj_bindfh). */
+	ino->bound = fs_recording(op->fs);
 }
 
 /* UNLINK, RMDIR (dir/name) and RENAME (dir/name -> newdir/newname). */

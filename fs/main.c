@@ -308,6 +308,7 @@ static int fs_start_on_mirror(struct fs_ctx *fs, const char *why)
 	syslog(LOG_ERR, "%s; starting degraded, on the mirror of %s", why,
 	       fs->secondary.url_text);
 	snprintf(fs->primary_health.why, sizeof(fs->primary_health.why),
+		 "%s", fs->primary_stale ? "stale at mount" :
 		 "unreachable at mount");
 	fs->serve = SERVE_FREEZING;
 	fs->freeze_start_ms = ev_now_ms();
@@ -369,7 +370,29 @@ static int fs_probe(struct fs_ctx *fs)
 		rc = jw_open(&fs->jw, fs->opts.secondary, fs->opts.node,
 			     fs->opts.probe_timeout_ms, &sc, &fs->loop, err,
 			     sizeof(err));
-		if (!rc && fs->primary_unprobed &&
+		if (!rc && fs->jw.primary_stale_since &&
+		    !fs_may_start_on_mirror(fs)) {
+			snprintf(err, sizeof(err), "split-brain guard: node %d "
+				 "failed over to the mirror on %s at %lld (unix "
+				 "time) and wrote it since; the primary is "
+				 "stale and this mount may not resync it "
+				 "(failover=off or noapply): run ofsrep-fsck -y "
+				 "--resync=primary SECONDARY_URL PRIMARY_URL, "
+				 "or mount without those options "
+				 "(ofsrep-fsck(8), SPLIT BRAIN)", fs->opts.node,
+				 fs->secondary.url_text,
+				 fs->jw.primary_stale_since);
+			jw_close(&fs->jw);
+			rc = -ESTALE;
+		} else if (!rc && fs->jw.primary_stale_since) {
+			snprintf(primary_err, sizeof(primary_err), "the "
+				 "primary %s is stale (failed over from at %lld, "
+				 "unix time; it is brought up to date online "
+				 "once this mount serves)", fs->primary.url_text,
+				 fs->jw.primary_stale_since);
+			fs->primary_stale = true;
+		}
+		if (!rc && fs_primary_fenced(fs) &&
 		    fs_start_on_mirror(fs, primary_err))
 			return 2;
 		if (!rc)
@@ -414,6 +437,8 @@ int main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 	if (argc > 1 && !strcmp(argv[1], "status"))
 		return fs_status_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "failback"))
+		return fs_failback_main(argc - 1, argv + 1);
 	rc = fs_opts_parse(&args, &fs.opts);
 	if (rc) {
 		rc = rc > 0 ? 0 : 1;
@@ -487,6 +512,7 @@ int main(int argc, char *argv[])
 	fs_ctl_start(&fs);
 	rc = fs_serve(&fs);
 	fs_ctl_stop(&fs);
+	fs_failback_stop(&fs);
 out_unmount:
 	syslog(LOG_NOTICE, "unmounting %s", fs.opts.mountpoint);
 	fuse_session_unmount(fs.se);

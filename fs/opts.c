@@ -38,6 +38,13 @@
  *   failover=auto       A lost primary is replaced by the mirror
  *       (fs/failover.c); off makes a lost primary freeze I/O until it is
  *       back, as an NFS hard mount does.
+ *   failback=auto, failback_settle=60  After a failover the primary,
+ *       once it answers again, is brought up to date from the mirror
+ *       online (fs/failback.c); auto fails back once it has answered and
+ *       been in sync for failback_settle seconds (a NAS that flaps never
+ *       gets there), manual waits for `ofsrep failback MOUNTPOINT`.
+ *       A minute keeps a NAS that is rebooting or flapping from taking
+ *       the service back before it is stable.
  *   failover_timeout=3000  A secondary that leaves a journal write
  *       unanswered this long is lost (spooling starts); with the
  *       heartbeat this bounds the freeze a hung or cut NAS causes.  A
@@ -74,6 +81,8 @@ static const struct fuse_opt fs_opt_table[] = {
 	OPT("spool_max=%d", spool_max_mb),
 	OPT("failover_timeout=%d", failover_timeout_ms),
 	OPT("failover=%s", failover_name),
+	OPT("failback=%s", failback_name),
+	OPT("failback_settle=%d", failback_settle_s),
 	OPT("attr_timeout=%lf", attr_timeout),
 	OPT("entry_timeout=%lf", entry_timeout),
 	OPT("negative_timeout=%lf", negative_timeout),
@@ -132,6 +141,10 @@ static void fs_opts_usage(const char *prog)
 	       "(3000)\n"
 	       "    -o failover=auto|off    serve from the mirror when the "
 	       "primary is lost (auto)\n"
+	       "    -o failback=auto|manual back to the primary once in sync "
+	       "(auto)\n"
+	       "    -o failback_settle=SEC  auto: healthy and in sync this "
+	       "long first (60)\n"
 	       "    -o attr_timeout=SEC     attribute cache time (1)\n"
 	       "    -o entry_timeout=SEC    name cache time (1)\n"
 	       "    -o negative_timeout=SEC cache time of misses (0)\n"
@@ -261,6 +274,17 @@ static int fs_opts_validate(struct fs_opts *o)
 	}
 	o->failover_off = o->failover_name &&
 			  !strcmp(o->failover_name, "off");
+	if (o->failback_name && strcmp(o->failback_name, "auto") &&
+	    strcmp(o->failback_name, "manual")) {
+		fprintf(stderr, "ofsrep: -o failback=%s: unknown (use auto, "
+			"the default, or manual)\n", o->failback_name);
+		return -1;
+	}
+	o->failback_manual = o->failback_name &&
+			     !strcmp(o->failback_name, "manual");
+	if (o->failback_settle_s < 0 || o->failback_settle_s > 86400)
+		return fs_opts_bad("-o failback_settle= must be from 0 to "
+				   "86400 seconds");
 	if (o->spool_dir && o->spool_dir[0] != '/')
 		return fs_opts_bad("-o spool= must be an absolute path (a "
 				   "local directory)");
@@ -313,6 +337,7 @@ int fs_opts_parse(struct fuse_args *args, struct fs_opts *o)
 	o->journal_max_mb = 1024;
 	o->spool_max_mb = 512;
 	o->failover_timeout_ms = 3000;
+	o->failback_settle_s = 60;
 	if (fuse_opt_parse(args, o, fs_opt_table, fs_opts_proc) == -1)
 		return -1;
 	if (o->show_help) {
@@ -340,4 +365,5 @@ void fs_opts_free(struct fs_opts *o)
 	free(o->mode_name);
 	free(o->spool_dir);
 	free(o->failover_name);
+	free(o->failback_name);
 }

@@ -34,6 +34,9 @@ struct fs_opts {
 	int failover_timeout_ms; /* an export silent this long is lost */
 	char *failover_name;	/* -o failover=auto|off */
 	int failover_off;	/* from failover_name */
+	char *failback_name;	/* -o failback=auto|manual */
+	int failback_manual;	/* from failback_name */
+	int failback_settle_s;	/* -o failback_settle=SEC */
 };
 
 /* When an application's mutation is acknowledged (design-brief promises):

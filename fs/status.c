@@ -28,14 +28,21 @@
  *   {"version":1, "mountpoint":STR, "pid":N, "node":N,
  *    "mode":"journal"|"full"|"async"|"none",
  *    "health":"healthy"|"degraded"|"broken", "problems":[STR...],
- *    "serving":"primary"|"freezing"|"catching-up"|"mirror",
- *    "failback":null,
+ *    "serving":"primary"|"freezing"|"catching-up"|"mirror"|"failing-back",
+ *    "failback":null | {"policy":"auto"|"manual", "settle_s":N,
+ *       "state":"off"|"copying"|"in-sync"|"freezing"|"final-pass"|
+ *       "switching"|"failed" (fs/failback.c), "passes":N, "objects":N,
+ *       "bytes_compared":N, "fixed":N, "bytes_copied":N (the pass
+ *       running, or the last one), "in_sync_for_s":F|null,
+ *       "due_in_s":F|null (auto), "error":STR|null, "count":N,
+ *       "last_unix_time":N|null, "last_freeze_s":F|null},
  *    "last_failover":null | {"unix_time":N, "freeze_s":F, "count":N},
  *    "resync":null | {"target":"secondary", "source":"spool",
  *       "bytes_total":N, "bytes_left":N},
  *    "exports":[
  *      {"role":"primary", "url":STR,
- *       "state":"up"|"unresponsive"|"down"|"failing-over"|"stale",
+ *       "state":"up"|"unresponsive"|"down"|"failing-over"|"stale"|
+ *       "resync"|"in-sync"|"failing-back",
  *       "health":"up"|"suspect"|"down" (replica/health.c),
  *       "connections":N, "connections_up":N, "down_for_s":F|null,
  *       "last_error":STR|null},
@@ -57,7 +64,7 @@
  *       "lag_records":N, "lag_bytes":N, "lag_s":F, "runs":N,
  *       "trimmed_segments":N}}
  *
- * failback stays null until failback exists (issue 6); resync describes
+ * failback is null without a journal (primary_only); resync describes
  * the spool being written to a returning secondary.
  * lag_s is the age of the last applied record while records wait (an
  * upper bound of the oldest unapplied record's age), 0 when caught up.
@@ -92,6 +99,7 @@ struct report {
 	uint64_t durable;
 	uint64_t waiting;
 	double lag_s;
+	struct fb_view fb;
 };
 
 static void problem(struct report *r, int code, const char *what)
@@ -161,13 +169,29 @@ static void assess(struct fs_ctx *fs, struct report *r)
 		       fs->primary_health.window_ms;
 	r->primary_state = r->answering ? "up" : r->conns_up ?
 			   "unresponsive" : "down";
+	fs_failback_view(fs, &r->fb);
 	switch (fs->serve) {
 	case SERVE_MIRROR:
-		r->primary_state = "stale";
-		problem(r, 1, "failed over: the mirror on the secondary serves "
-			"everything; the primary is stale until it is brought "
-			"up to date (not automatic yet: ofsrep-fsck(8), SPLIT "
-			"BRAIN)");
+		r->primary_state = r->fb.phase == FB_COPYING ? "resync" :
+				   r->fb.phase == FB_IN_SYNC ? "in-sync" :
+				   "stale";
+		problem(r, 1, r->fb.phase == FB_IN_SYNC ?
+			(fs->opts.failback_manual ?
+			 "failed over: the primary is in sync again and waits "
+			 "for `ofsrep failback` (failback=manual)" :
+			 "failed over: the primary is in sync again; failback "
+			 "once it has been so for failback_settle") :
+			r->fb.phase == FB_COPYING ?
+			"failed over: the mirror serves; the primary is being "
+			"brought up to date from it (resync)" :
+			"failed over: the mirror on the secondary serves "
+			"everything; the primary is stale until it answers "
+			"again and is brought up to date (resync)");
+		break;
+	case SERVE_FAILBACK:
+		r->primary_state = "failing-back";
+		problem(r, 2, "failing back to the primary: I/O is held for "
+			"the final resync pass");
 		break;
 	case SERVE_FREEZING:
 	case SERVE_CATCHUP:
@@ -275,6 +299,43 @@ static uint64_t lag_records(const struct report *r)
 	return r->durable > r->applied.seq ? r->durable - r->applied.seq : 0;
 }
 
+static void failback_json(struct fs_ctx *fs, const struct report *r,
+			  struct out *o)
+{
+	const struct fb_view *v = &r->fb;
+
+	if (!fs->journaling) {
+		put(o, "null");
+		return;
+	}
+	put(o, "{\"policy\":\"%s\",\"settle_s\":%d,\"state\":\"%s\","
+	    "\"passes\":%u,\"objects\":%" PRIu64 ",\"bytes_compared\":%"
+	    PRIu64 ",\"fixed\":%" PRIu64 ",\"bytes_copied\":%" PRIu64
+	    ",\"in_sync_for_s\":", fs->opts.failback_manual ? "manual" :
+	    "auto", fs->opts.failback_settle_s,
+	    fs->serve == SERVE_FAILBACK && v->phase == FB_IN_SYNC ?
+	    "freezing" : fs_failback_phase_name(v->phase), v->passes,
+	    v->pass.entries, v->pass.bytes, v->pass.fixed, v->pass.copied);
+	if (v->in_sync_for_s >= 0)
+		put(o, "%.1f", v->in_sync_for_s);
+	else
+		put(o, "null");
+	put(o, ",\"due_in_s\":");
+	if (v->due_in_s >= 0)
+		put(o, "%.1f", v->due_in_s);
+	else
+		put(o, "null");
+	put(o, ",\"error\":");
+	json_str(o, v->err[0] ? v->err : NULL);
+	put(o, ",\"count\":%" PRIu64 ",\"last_unix_time\":", fs->fb.failbacks);
+	if (fs->fb.last_failback)
+		put(o, "%lld,\"last_freeze_s\":%.1f}",
+		    (long long)fs->fb.last_failback,
+		    fs->fb.last_freeze_ms / 1000.0);
+	else
+		put(o, "null,\"last_freeze_s\":null}");
+}
+
 static void status_json(struct fs_ctx *fs, const struct report *r,
 			struct out *o)
 {
@@ -289,8 +350,10 @@ static void status_json(struct fs_ctx *fs, const struct report *r,
 		put(o, i ? "," : "");
 		json_str(o, r->problems[i]);
 	}
-	put(o, "],\"serving\":\"%s\",\"failback\":null,\"last_failover\":",
+	put(o, "],\"serving\":\"%s\",\"failback\":",
 	    fs_serve_name(fs->serve));
+	failback_json(fs, r, o);
+	put(o, ",\"last_failover\":");
 	if (fs->last_failover)
 		put(o, "{\"unix_time\":%lld,\"freeze_s\":%.1f,\"count\":%" PRIu64
 		    "}", (long long)fs->last_failover,
@@ -398,7 +461,7 @@ static void status_text(struct fs_ctx *fs, const struct report *r,
 	    fs_mode_name(fs->mode), health_name(r->code));
 	for (unsigned i = 0; i < r->nproblems; i++)
 		put(o, "  ! %s\n", r->problems[i]);
-	if (fs->last_failover) {
+	if (fs->last_failover && fs->serve != SERVE_PRIMARY) {
 		char when[64];
 		struct tm tm;
 
@@ -407,6 +470,27 @@ static void status_text(struct fs_ctx *fs, const struct report *r,
 		put(o, "serving    %s since a failover at %s (I/O froze %.1f "
 		    "s)\n", fs_serve_name(fs->serve), when,
 		    fs->last_freeze_ms / 1000.0);
+	}
+	if (fs->serve == SERVE_MIRROR || fs->serve == SERVE_FAILBACK ||
+	    fs->fb.failbacks) {
+		const struct fb_view *v = &r->fb;
+
+		put(o, "failback   %s (settle %d s): resync %s, %u passes; %s "
+		    "%" PRIu64 " objects, %.1f MiB compared, %" PRIu64
+		    " fixed, %.1f MiB copied", fs->opts.failback_manual ?
+		    "manual" : "auto", fs->opts.failback_settle_s,
+		    fs_failback_phase_name(v->phase), v->passes,
+		    v->pass_running ? "this pass" : "last pass",
+		    v->pass.entries, v->pass.bytes / 1048576.0, v->pass.fixed,
+		    v->pass.copied / 1048576.0);
+		if (v->in_sync_for_s >= 0)
+			put(o, "; in sync for %.0f s", v->in_sync_for_s);
+		if (v->due_in_s >= 0)
+			put(o, "; failback in %.0f s", v->due_in_s);
+		if (fs->fb.failbacks)
+			put(o, "; %" PRIu64 " failbacks (last froze %.1f s)",
+			    fs->fb.failbacks, fs->fb.last_freeze_ms / 1000.0);
+		put(o, "%s%s\n", v->err[0] ? "; failed: " : "", v->err);
 	}
 	put(o, "%-10s %-8s %s\n", "ROLE", "STATE", "EXPORT / DETAIL");
 	put(o, "%-10s %-8s %s\n", "primary", r->primary_state, p->url_text);

@@ -33,13 +33,12 @@ static int usage(void)
 	return EXIT_USAGE;
 }
 
-/* Sends the request to the socket at @path, prints the report; returns
- * the health code, or -errno if nobody answered. */
-static int ask(const char *path, bool json, bool quiet)
+/* Sends @req to the socket at @path, prints the answer; returns its
+ * code, or -errno if nobody answered. */
+static int ask_req(const char *path, const char *req, bool quiet)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = ANSWER_TIMEOUT_S };
-	const char *req = json ? "status json\n" : "status\n";
 	char buf[16384];
 	size_t len = 0;
 	ssize_t n;
@@ -72,6 +71,11 @@ static int ask(const char *path, bool json, bool quiet)
 	return code;
 }
 
+static int ask(const char *path, bool json, bool quiet)
+{
+	return ask_req(path, json ? "status json\n" : "status\n", quiet);
+}
+
 /* Is @mnt (a real path) mounted as fuse.ofsrep? */
 static bool ofsrep_mounted(const char *mnt)
 {
@@ -93,29 +97,50 @@ static bool ofsrep_mounted(const char *mnt)
 	return found;
 }
 
-static int status_one(const char *arg, bool json)
+static int ask_one(const char *cmd, const char *arg, const char *req)
 {
 	char real[PATH_MAX], path[256];
 	int code;
 
 	if (!realpath(arg, real)) {
-		fprintf(stderr, "ofsrep status: %s: %s\n", arg,
+		fprintf(stderr, "ofsrep %s: %s: %s\n", cmd, arg,
 			strerror(errno));
 		return 2;
 	}
 	if (fs_ctl_path(real, path, sizeof(path)))
 		return 2;
-	code = ask(path, json, false);
+	code = ask_req(path, req, false);
 	if (code >= 0)
 		return code;
 	if (ofsrep_mounted(real))
-		fprintf(stderr, "ofsrep status: %s is an ofsrep mount but its "
-			"daemon does not answer on %s (%s): broken\n", real,
-			path, strerror(-code));
+		fprintf(stderr, "ofsrep %s: %s is an ofsrep mount but its "
+			"daemon does not answer on %s (%s): broken\n", cmd,
+			real, path, strerror(-code));
 	else
-		fprintf(stderr, "ofsrep status: %s is not an ofsrep mount (no "
-			"daemon answers on %s)\n", real, path);
+		fprintf(stderr, "ofsrep %s: %s is not an ofsrep mount (no "
+			"daemon answers on %s)\n", cmd, real, path);
 	return 2;
+}
+
+static int status_one(const char *arg, bool json)
+{
+	return ask_one("status", arg, json ? "status json\n" : "status\n");
+}
+
+/* `ofsrep failback MOUNTPOINT`: exit 0 when the failback starts (its end
+ * shows in ofsrep status), 1 with the reason when it cannot yet, 2 when
+ * no daemon answers, 64 usage. */
+int fs_failback_main(int argc, char **argv)
+{
+	if (argc != 2 || argv[1][0] == '-') {
+		fprintf(stderr, "usage: ofsrep failback MOUNTPOINT\n"
+			"  serve from the primary again once it is in sync "
+			"(for -o failback=manual)\n");
+		return argc == 2 && (!strcmp(argv[1], "-h") ||
+				     !strcmp(argv[1], "--help")) ? 0 :
+		       EXIT_USAGE;
+	}
+	return ask_one("failback", argv[1], "failback\n");
 }
 
 static int status_all(bool json)

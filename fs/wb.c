@@ -101,6 +101,7 @@ static int write_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 	a.file = ino_fh3(op->ino);
 	a.offset = op->off + done;
 	a.count = n;
+	fs_failback_dirty(op->fs, op->ino);
 	/* Mode full: acknowledged means on the primary's disk too. */
 	a.stable = op->fs->mode == FS_MODE_FULL ? FILE_SYNC : UNSTABLE;
 	a.data.data_len = n;
@@ -110,6 +111,7 @@ static int write_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 
 static void write_reply(struct fs_op *op)
 {
+	fs_failback_dirty(op->fs, op->ino);
 	fuse_reply_write(op->req, op->size);
 	op_free(op);
 }
@@ -313,6 +315,7 @@ static int resend_send(struct rep_req *r, struct rpc_context *rpc,
 	a.file = ino_fh3(op->victim);
 	a.offset = c->off + op->step;
 	a.count = n;
+	fs_failback_dirty(op->fs, op->victim);
 	a.stable = FILE_SYNC;
 	a.data.data_len = n;
 	a.data.data_val = c->data + op->step;

@@ -157,20 +157,17 @@ static int start_point(struct jwriter *jw, struct jnl_reader *rd,
 	return 0;
 }
 
-/* The split-brain guard (fs/split.c): a failover made the primary stale. */
-static int jw_refuse_stale(struct jwriter *jw, char *err, size_t errlen)
+/* The split-brain guard (fs/split.c): a failover made the primary stale.
+ * The caller decides (fs/main.c starts on the mirror). */
+static int jw_read_stale(struct jwriter *jw, char *err, size_t errlen)
 {
 	long long since = 0;
 	int rc = jstore_stale_read(&jw->js, &since, err, errlen);
 
 	if (rc <= 0)
 		return rc;
-	snprintf(err, errlen, "split-brain guard: node %u failed over to the "
-		 "mirror on %s at %lld (unix time) and wrote it since; the "
-		 "primary is stale: run ofsrep-fsck -y --resync=primary "
-		 "SECONDARY_URL PRIMARY_URL, then mount again (ofsrep-fsck(8), "
-		 "SPLIT BRAIN)", jw->js.node, jw->js.url, since);
-	return -ESTALE;
+	jw->primary_stale_since = since ? since : 1;
+	return 0;
 }
 
 int jw_open(struct jwriter *jw, const char *url, uint32_t node,
@@ -195,7 +192,7 @@ int jw_open(struct jwriter *jw, const char *url, uint32_t node,
 	if (!rc)
 		rc = jstore_mkdir(&jw->js, err, errlen);
 	if (!rc)
-		rc = jw_refuse_stale(jw, err, errlen);
+		rc = jw_read_stale(jw, err, errlen);
 	if (!rc && sc)
 		rc = jw_io_recover(jw, sc->path, sc->max, err, errlen);
 	if (!rc)

@@ -91,6 +91,9 @@ struct jwriter {
 	bool spool_on;			/* spool_max > 0 */
 	int io_timeout_ms;		/* failover_timeout: a group write
 					 * unanswered this long is lost */
+	long long primary_stale_since;	/* jw_open found the split-brain
+					 * marker (fs/split.c): its since=
+					 * time; 0: none */
 	_Atomic int route;		/* enum jw_route */
 	_Atomic uint64_t spool_bytes;	/* not yet journaled */
 	_Atomic uint64_t spooled_groups;	/* ever, this mount */

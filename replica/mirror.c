@@ -29,6 +29,9 @@
  *            `ofsrep status` says broken.  The lease is renewed between
  *            runs and after every batch of a run (on_ckpt).
  *   any --(mirror_stop: caught up, or the deadline passed)--> STOPPED
+ *   LIVE --(failback: mirror_resume, fs/failback.c)--> IDLE: the journal
+ *            goes on where the handover left it; its BINDFH records
+ *            introduce the objects made while the mirror was served
  *   IDLE --(failover: mirror_handover_release)--> LIVE: the mirror is
  *            served directly (fs/failover.c); no more runs, the lease is
  *            kept.  Before that, mirror_handover_request makes a run start
@@ -586,6 +589,24 @@ void mirror_handover_release(struct mirror *m)
 	atomic_store(&m->state, MIRROR_LIVE);
 	pthread_cond_signal(&m->cv);
 	pthread_mutex_unlock(&m->mu);
+}
+
+void mirror_resume(struct mirror *m)
+{
+	if (!m->started)
+		return;
+	pthread_mutex_lock(&m->mu);
+	m->ho_released = false;
+	m->ho_wanted = false;
+	m->ho_marked = false;	/* fs/failback.c removed it */
+	m->ho_unmark = false;
+	atomic_store(&m->ho_ready, false);
+	if (atomic_load(&m->state) == MIRROR_LIVE)
+		atomic_store(&m->state, MIRROR_IDLE);
+	pthread_cond_signal(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+	syslog(LOG_NOTICE, "mirror: node %" PRIu32 ": applying the journal "
+	       "again (failback)", m->conf.node);
 }
 
 void mirror_handover_cancel(struct mirror *m)

@@ -119,6 +119,8 @@ void mirror_handover_request(struct mirror *m, uint64_t seq,
 /* The handover, once the keeper applied up to the requested seq. */
 const struct mirror_handover *mirror_handover_poll(struct mirror *m);
 void mirror_handover_release(struct mirror *m);
+/* Failback: LIVE back to applying, from where the handover stopped. */
+void mirror_resume(struct mirror *m);
 void mirror_handover_cancel(struct mirror *m);
 
 

@@ -299,6 +299,25 @@ static int remove_tree(struct ts *t, const struct apl_fh *dir,
 	return rc;
 }
 
+static void paired(struct ts *t, const struct apl_fh *src,
+		   const struct apl_fh *dst)
+{
+	if (t->c->pair)
+		t->c->pair(t->c->arg, src, dst);
+}
+
+/* Quick mode: the same size and mtime, and not written since the last
+ * pass (the caller's dirty set): the bytes are taken as equal. */
+static bool unchanged(struct ts *t, const struct apl_fh *sfh,
+		      const struct apl_attr *sa, const struct apl_attr *da,
+		      bool fresh)
+{
+	return t->c->quick && !fresh && sa->size == da->size &&
+	       sa->mtime_sec == da->mtime_sec &&
+	       sa->mtime_nsec == da->mtime_nsec &&
+	       !(t->c->must_read && t->c->must_read(t->c->arg, sfh));
+}
+
 /* Compares the bytes; with repair, rewrites from the first difference. */
 static int sync_bytes(struct ts *t, const struct apl_fh *sfh,
 		      const struct apl_attr *sa, const struct apl_fh *dfh,
@@ -540,8 +559,10 @@ static int sync_entry(struct ts *t, const struct apl_fh *sdir,
 	}
 	if (redo && !t->c->repair)
 		return 0;
-	if (linked && present)
+	if (linked && present) {
+		paired(t, &sfh, &dfh);
 		return 0;		/* the same object, synced already */
+	}
 	if (!present) {
 		if (!t->c->repair)
 			return 0;
@@ -549,7 +570,10 @@ static int sync_entry(struct ts *t, const struct apl_fh *sdir,
 		if (linked) {
 			rc = apl_rpc_link(&t->dst.rpc, linked, ddir, name,
 					  strlen(name));
-			return rc ? fail(t, &t->dst, "link", rc) : 0;
+			if (rc)
+				return fail(t, &t->dst, "link", rc);
+			paired(t, &sfh, linked);
+			return 0;
 		}
 		rc = create_like(t, ddir, name, &sfh, &sa, &dfh, &da);
 		if (rc)
@@ -562,7 +586,7 @@ static int sync_entry(struct ts *t, const struct apl_fh *sdir,
 	if (sa.type == APL_NF3REG && da.fileid &&
 	    (rc = map_put(&t->claims, da.fileid, NULL, sa.fileid)))
 		return rc;
-	if (sa.type == APL_NF3REG)
+	if (sa.type == APL_NF3REG && !unchanged(t, &sfh, &sa, &da, fresh))
 		rc = sync_bytes(t, &sfh, &sa, &dfh, &da, fresh, &fixed);
 	else if (sa.type == APL_NF3DIR)
 		rc = sync_dir(t, &sfh, &dfh, false);
@@ -570,6 +594,8 @@ static int sync_entry(struct ts *t, const struct apl_fh *sdir,
 		rc = sync_attrs(t, &dfh, &sa, &da, fresh, &fixed);
 	if (!rc && fixed && !fresh)
 		t->st->fixed++;
+	if (!rc)
+		paired(t, &sfh, &dfh);
 	return rc;
 }
 
@@ -652,6 +678,8 @@ int ts_run(const struct ts_conf *conf, struct ts_stats *st, char *err,
 		rc = side_open(&t, &t.src, conf->src_url, conf->src_path);
 	if (!rc)
 		rc = side_open(&t, &t.dst, conf->dst_url, conf->dst_path);
+	if (!rc)
+		paired(&t, &t.src.root, &t.dst.root);
 	if (!rc)
 		rc = sync_dir(&t, &t.src.root, &t.dst.root,
 			      !strcmp(conf->src_path, "/") ||

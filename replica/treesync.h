@@ -5,7 +5,8 @@
  * Used by ofsrep-fsck: --verify (primary against mirror, report only),
  * --resync=mirror (the mirror made equal to the primary) and
  * --resync=primary (the primary made equal to the mirror, after a
- * failover).
+ * failover), and by the daemon's online resync before a failback
+ * (fs/failback.c).
  */
 #ifndef OFSREP_TREESYNC_H
 #define OFSREP_TREESYNC_H
@@ -42,6 +43,15 @@ struct ts_conf {
 	/* Checked before each object: nonzero stops the run (-ECANCELED);
 	 * running it again finishes the job (repair is idempotent). */
 	volatile sig_atomic_t *cancel;
+	/* Online resync (fs/failback.c).  quick: a regular file whose size
+	 * and mtime match on both sides is not read, unless @must_read says
+	 * the source was written since the last pass. */
+	bool quick;
+	bool (*must_read)(void *arg, const struct apl_fh *src);
+	/* Called for every pair of objects the run leaves equal (the two
+	 * roots first): how the caller learns the destination's handles. */
+	void (*pair)(void *arg, const struct apl_fh *src,
+		     const struct apl_fh *dst);
 };
 
 /* 0 (compared; st says what differed), or -errno with one line in @err

@@ -1,0 +1,117 @@
+/*
+ * failback.h — after a failover, bring the primary up to date from the
+ * mirror while the mirror serves, and switch back to it (fs/failback.c
+ * has the state machine).
+ */
+#ifndef OFSREP_FAILBACK_H
+#define OFSREP_FAILBACK_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "replica/apl_rpc.h"
+#include "replica/jstore.h"
+#include "replica/treesync.h"
+
+enum fb_phase {
+	FB_OFF,		/* not failed over, or no resync started yet */
+	FB_COPYING,	/* a pass (or the first passes) running */
+	FB_IN_SYNC,	/* converged; refreshed now and then */
+	FB_FINAL,	/* frozen: the last pass, then the marker goes */
+	FB_FINAL_DONE,	/* the loop switches now */
+	FB_FAILED,	/* the last pass failed (err); the loop retries */
+};
+
+/* Open addressing sets and maps keyed by a hash of a file handle. */
+struct fb_set {
+	uint64_t *v;		/* 0: empty */
+	size_t n;
+	size_t cap;
+};
+
+struct fb_pair {
+	uint64_t key;		/* 0: empty */
+	struct apl_fh src;	/* the mirror's object */
+	struct apl_fh dst;	/* the primary's */
+};
+
+struct fb_pairs {
+	struct fb_pair *v;
+	size_t n;
+	size_t cap;
+};
+
+struct failback {
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char src_url[1400];	/* the secondary (mirror) */
+	char dst_url[1400];	/* the primary */
+	uint32_t node;
+	int timeout_ms;
+	/* under mu */
+	int cmd;		/* FB_CMD_* */
+	int phase;		/* enum fb_phase */
+	struct fb_set dirty;	/* mirror files written since the pass in
+				 * progress began (its must_read set) */
+	struct fb_set wanted;	/* FINAL: handles the loop needs paired */
+	struct fb_pairs pairs;	/* FINAL: their primary handles */
+	char mark[JSTORE_STALE_SIZE];	/* FINAL: the marker, to put back
+					 * if its removal fails */
+	struct ts_stats cur;	/* the pass in progress */
+	struct ts_stats last;	/* the last pass that finished */
+	unsigned passes;	/* this resync */
+	bool pass_running;
+	uint64_t in_sync_since_ms;	/* 0: not in sync */
+	uint64_t last_refresh_ms;
+	uint64_t last_pass_ms;		/* how long the last pass took */
+	uint64_t resync_start_ms;
+	char err[512];
+	volatile sig_atomic_t cancel;
+	/* loop thread only */
+	uint64_t retry_at_ms;
+	uint64_t primary_up_since_ms;
+	bool requested;		/* ofsrep failback */
+	bool final_sent;
+	bool failed_logged;
+	uint64_t freeze_start_ms;
+	uint64_t drain_deadline_ms;
+	uint64_t failbacks;
+	time_t last_failback;
+	uint64_t last_freeze_ms;
+};
+
+/* What ofsrep status shows (fs_failback_view). */
+struct fb_view {
+	int phase;
+	unsigned passes;
+	bool pass_running;
+	struct ts_stats pass;	/* the pass running, or the last one */
+	double in_sync_for_s;	/* < 0: not in sync */
+	double due_in_s;	/* auto: until the failback; < 0: none */
+	char err[512];		/* FAILED: why */
+};
+
+struct fs_ctx;
+struct fs_op;
+struct ino;
+
+/* From fs_failover_pump while the mirror serves (or a failback freezes). */
+void fs_failback_pump(struct fs_ctx *fs);
+/* A WRITE to @ino went to the mirror: the next pass reads it. */
+void fs_failback_dirty(struct fs_ctx *fs, const struct ino *ino);
+/* `ofsrep failback`: 0 and a message if it starts, else -errno and why. */
+int fs_failback_request(struct fs_ctx *fs, char *msg, size_t len);
+/* Unmount: stops the resync thread. */
+void fs_failback_stop(struct fs_ctx *fs);
+/* For ofsrep status. */
+void fs_failback_view(struct fs_ctx *fs, struct fb_view *v);
+const char *fs_failback_phase_name(int phase);
+/* op_submit: true if the op must wait for the failback to finish. */
+bool fs_failback_holds(const struct fs_ctx *fs, const struct fs_op *op);
+
+#endif
