@@ -120,11 +120,16 @@ struct fs_op *op_new(fuse_req_t req, struct ino *ino,
 	op->rr.send = send;
 	op->rr.done = done;
 	op->rr.fail = op_fail;
+	op_count(op);
+	return op;
+}
+
+void op_count(struct fs_op *op)
+{
 	op->era = op->fs->era;
 	op->era_counted = true;
 	op->fs->ops_live++;
 	op->fs->ops_live_cur++;
-	return op;
 }
 
 void op_free(struct fs_op *op)

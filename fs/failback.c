@@ -404,7 +404,14 @@ static void *fb_thread(void *arg)
 		}
 		if (fb->cmd == FB_CMD_FINAL) {
 			fb->cmd = FB_CMD_NONE;
-			final_pass(fb);
+			/* a quick pass proves nothing after a failed one */
+			if (fb->phase == FB_IN_SYNC)
+				final_pass(fb);
+			else {
+				snprintf(fb->err, sizeof(fb->err), "the last "
+					 "pass failed before the final one");
+				fb->phase = FB_FAILED;
+			}
 			continue;
 		}
 		/* IN_SYNC: keep it so; a long pass makes the refresh rarer */
@@ -498,15 +505,48 @@ static bool fb_probe(struct fs_ctx *fs)
 	return true;
 }
 
-void fs_failback_dirty(struct fs_ctx *fs, const struct ino *ino)
+void fs_failback_dirty_fh(struct fs_ctx *fs, const void *fh, uint32_t len)
 {
 	struct failback *fb = &fs->fb;
 
-	if (!fb->started || fs->serve == SERVE_PRIMARY)
+	if (!fb->started || fs->serve == SERVE_PRIMARY || !len)
 		return;
 	pthread_mutex_lock(&fb->mu);
-	set_add(&fb->dirty, fh_key(ino->fh, ino->fh_len));
+	set_add(&fb->dirty, fh_key(fh, len));
 	pthread_mutex_unlock(&fb->mu);
+}
+
+void fs_failback_dirty(struct fs_ctx *fs, const struct ino *ino)
+{
+	fs_failback_dirty_fh(fs, ino->fh, ino->fh_len);
+}
+
+void fs_failback_defer_write(struct fs_ctx *fs, struct fs_op *op)
+{
+	struct failback *fb = &fs->fb;
+
+	op->next = NULL;
+	if (fb->deferred_tail)
+		fb->deferred_tail->next = op;
+	else
+		fb->deferred_head = op;
+	fb->deferred_tail = op;
+}
+
+/* After the switch (or the freeze called off): the deferred writes
+ * decide about their record now, and go where the service is. */
+static void fb_release_writes(struct fs_ctx *fs)
+{
+	struct fs_op *op = fs->fb.deferred_head;
+
+	fs->fb.deferred_head = fs->fb.deferred_tail = NULL;
+	while (op) {
+		struct fs_op *next = op->next;
+
+		op->next = NULL;
+		wb_write(op);
+		op = next;
+	}
 }
 
 bool fs_failback_holds(const struct fs_ctx *fs, const struct fs_op *op)
@@ -531,6 +571,7 @@ static void fb_unfreeze(struct fs_ctx *fs, const char *why)
 	fb->requested = false;
 	fb->retry_at_ms = ev_now_ms() + FB_RETRY_MS;
 	fs_resubmit_held(fs, &fs->secondary);
+	fb_release_writes(fs);
 }
 
 static void fb_freeze(struct fs_ctx *fs)
@@ -656,6 +697,7 @@ static void fb_switch(struct fs_ctx *fs)
 	       fb->last_freeze_ms / 1000.0, m.moved, m.bound, m.missing,
 	       fs->secondary.url_text);
 	fs_resubmit_held(fs, &fs->primary);
+	fb_release_writes(fs);
 	(void)held;
 }
 
@@ -721,7 +763,8 @@ static void fb_mirror_pump(struct fs_ctx *fs)
 	case FB_IN_SYNC:
 		if (fs->primary_health.state == HEALTH_DOWN)
 			fb->cancel = 1;	/* the pass fails fast */
-		if (phase != FB_IN_SYNC || fb_blocked(fs))
+		if (phase != FB_IN_SYNC || fb_blocked(fs) ||
+		    now < fb->retry_at_ms)
 			return;
 		pthread_mutex_lock(&fb->mu);
 		since = fb->in_sync_since_ms;
@@ -752,7 +795,12 @@ void fs_failback_pump(struct fs_ctx *fs)
 	if (fs->serve != SERVE_FAILBACK)
 		return;
 	if (!fb->final_sent) {
-		if (fb_drained(fs))
+		const char *blocked = fb_blocked(fs);
+
+		if (blocked || fb_phase(fs) != FB_IN_SYNC)
+			fb_unfreeze(fs, blocked ? blocked :
+				    "the primary fell out of sync");
+		else if (fb_drained(fs))
 			fb_send_final(fs);
 		else if (ev_now_ms() > fb->drain_deadline_ms)
 			fb_unfreeze(fs, "operations begun before the freeze "

@@ -83,6 +83,8 @@ struct failback {
 	uint64_t failbacks;
 	time_t last_failback;
 	uint64_t last_freeze_ms;
+	struct fs_op *deferred_head;	/* WRITEs that came while frozen */
+	struct fs_op *deferred_tail;
 };
 
 /* What ofsrep status shows (fs_failback_view). */
@@ -104,6 +106,9 @@ struct ino;
 void fs_failback_pump(struct fs_ctx *fs);
 /* A WRITE to @ino went to the mirror: the next pass reads it. */
 void fs_failback_dirty(struct fs_ctx *fs, const struct ino *ino);
+void fs_failback_dirty_fh(struct fs_ctx *fs, const void *fh, uint32_t len);
+/* wb_write during a failback's freeze: the write waits for its end. */
+void fs_failback_defer_write(struct fs_ctx *fs, struct fs_op *op);
 /* `ofsrep failback`: 0 and a message if it starts, else -errno and why. */
 int fs_failback_request(struct fs_ctx *fs, char *msg, size_t len);
 /* Unmount: stops the resync thread. */

@@ -162,6 +162,10 @@ static inline struct fs_ctx *fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+/* Counts @op (op->fs set) in its era: a failback's freeze holds it if
+ * it begins during the freeze and waits for it otherwise (op_new does it;
+ * internal ops that change the tree call it themselves). */
+void op_count(struct fs_op *op);
 struct fs_op *op_new(fuse_req_t req, struct ino *ino,
 		     int (*send)(struct rep_req *, struct rpc_context *, rpc_cb),
 		     void (*done)(struct rep_req *, void *));

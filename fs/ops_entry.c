@@ -213,6 +213,8 @@ static int setattr_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 	if (s & FUSE_SET_ATTR_SIZE) {
 		a.new_attributes.size.set_it = 1;
 		a.new_attributes.size.set_size3_u.size = op->attr.st_size;
+		/* bytes change: a resync's quick pass must read the file */
+		fs_failback_dirty(op->fs, op->ino);
 	}
 	if (s & FUSE_SET_ATTR_ATIME)
 		set_time(&a.new_attributes.atime, &op->attr.st_atim,

@@ -138,6 +138,8 @@ static void create_lookup_done(struct rep_req *r, void *data)
 		return;
 	}
 	if (op->has_fi && (op->fi.flags & O_TRUNC) && !op->step) {
+		fs_failback_dirty_fh(op->fs, obj->data.data_val,
+				     obj->data.data_len);
 		op->data = malloc(obj->data.data_len);
 		if (!op->data) {
 			op_reply_err(op, ENOMEM);

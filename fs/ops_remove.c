@@ -356,6 +356,7 @@ void fs_silly_remove(struct fs_ctx *fs, struct ino *ino)
 	if (!op)
 		return;
 	op->fs = fs;
+	op_count(op);
 	op->victim = ino;
 	op->rr.send = silly_send;
 	op->rr.done = silly_done;

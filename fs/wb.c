@@ -221,6 +221,13 @@ void wb_write(struct fs_op *op)
 {
 	struct ino *ino = op->ino;
 
+	/* Whether the record goes out is decided here: a write that comes
+	 * during a failback's freeze decides after it (fs/failback.c). */
+	if (fs_failback_holds(op->fs, op)) {
+		fs_failback_defer_write(op->fs, op);
+		return;
+	}
+
 	op->step = 0;
 	op->flags = 0;
 	op->rr.send = write_send;
@@ -439,6 +446,12 @@ static void wb_start_commit(struct fs_ctx *fs, struct ino *ino)
 {
 	struct fs_op *op = calloc(1, sizeof(*op));
 
+	if (op) {
+		/* a round may re-send data: not to the mirror behind a
+		 * failback's final pass */
+		op->fs = fs;
+		op_count(op);
+	}
 	if (!op) {
 		struct fs_op *w = ino->commit_waiters;
 
