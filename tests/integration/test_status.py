@@ -66,8 +66,11 @@ def test_healthy_mount_table_and_json(mnt):
         j = status(mnt, json_out=True)[1]
     assert j["mirror"]["lag_records"] == 0, j["mirror"]
     assert j["mirror"]["applied_seq"] == j["journal"]["durable_seq"]
-    for key in ("failback", "last_failover", "resync"):
+    for key in ("last_failover", "resync"):
         assert key in j and j[key] is None
+    fb = j["failback"]
+    assert fb["policy"] == "auto" and fb["settle_s"] == 60, fb
+    assert fb["state"] == "off" and fb["count"] == 0, fb
     # every mount: ours is among them
     rc, _, proc = status()
     assert rc in (0, 1, 2) and os.path.realpath(mnt) in proc.stdout
