@@ -319,6 +319,7 @@ static int fs_probe(struct fs_ctx *fs)
 {
 	char primary_err[2048];
 	char err[2048];
+	bool secondary_down = false;
 	int rc;
 
 	rc = rep_export_init(&fs->primary, "primary", fs->opts.primary,
@@ -348,6 +349,14 @@ static int fs_probe(struct fs_ctx *fs)
 		rc = rep_export_probe(&fs->secondary,
 				      fs->opts.probe_timeout_ms, err,
 				      sizeof(err));
+	if (rc == -EHOSTUNREACH && fs->opts.mode != FS_MODE_NONE &&
+	    !fs->primary_unprobed) {
+		/* NAS b down: the journal may continue from the local tail
+		 * record, into the spool (jw_open, journal/tail.c). */
+		syslog(LOG_WARNING, "%s", err);
+		secondary_down = true;
+		rc = 0;
+	}
 	if (rc) {
 		fprintf(stderr, "ofsrep: %s\n", err);
 		return 2;
@@ -362,6 +371,7 @@ static int fs_probe(struct fs_ctx *fs)
 			.path = spool,
 			.max = (uint64_t)fs->opts.spool_max_mb << 20,
 			.failover_timeout_ms = fs->opts.failover_timeout_ms,
+			.secondary_down = secondary_down,
 		};
 
 		jnl_spool_path(spool, sizeof(spool), fs->opts.spool_dir ?
@@ -395,7 +405,9 @@ static int fs_probe(struct fs_ctx *fs)
 		if (!rc && fs_primary_fenced(fs) &&
 		    fs_start_on_mirror(fs, primary_err))
 			return 2;
-		if (!rc)
+		/* Without NAS b the keeper takes the lease once it answers
+		 * (replica/mirror.c). */
+		if (!rc && !fs->jw.from_tail)
 			rc = fs_take_lease(fs, err, sizeof(err));
 		if (rc) {
 			fprintf(stderr, "ofsrep: %s\n", err);
@@ -531,6 +543,9 @@ out_free_inodes:
 		/* With the secondary lost there is nothing to wait for. */
 		bool direct = atomic_load(&fs.jw.route) == JW_ROUTE_DIRECT;
 
+		/* the journal's end, for a mount while NAS b is down */
+		jw_save_tail(&fs.jw, fs.serve != SERVE_PRIMARY ||
+			     fs.primary_stale);
 		/* the writer first: the lease goes last (mirror_stop) */
 		jw_close(&fs.jw);
 		mirror_stop(&fs.mirror, durable,

@@ -284,6 +284,16 @@ void jstore_fh_close(struct jstore *js, struct nfsfh *fh)
  * (even after FILE_SYNC writes) that would only time out;
  * nfs_destroy_context() fails it and frees the handle.
  */
+void jstore_init_offline(struct jstore *js, const char *url, uint32_t node,
+			 int timeout_ms)
+{
+	memset(js, 0, sizeof(*js));
+	snprintf(js->url, sizeof(js->url), "%s", url);
+	js->node = node;
+	js->timeout_ms = timeout_ms;
+	snprintf(js->dir, sizeof(js->dir), JSTORE_JOURNAL "/%" PRIu32, node);
+}
+
 void jstore_close(struct jstore *js)
 {
 	if (js->nfs) {

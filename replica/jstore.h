@@ -112,6 +112,10 @@ struct jstore {
 int jstore_open(struct jstore *js, const char *url, uint32_t node,
 		int timeout_ms, char *err, size_t errlen);
 void jstore_close(struct jstore *js);
+/* Names the store without reaching it (no context: the first use that
+ * needs one finds it unusable and reopens it, replica/jw_io.c). */
+void jstore_init_offline(struct jstore *js, const char *url, uint32_t node,
+			 int timeout_ms);
 /* Changes the per-RPC and per-call timeout of an open store. */
 void jstore_set_timeout(struct jstore *js, int timeout_ms);
 int jstore_mkdir(struct jstore *js, char *err, size_t errlen);

@@ -37,7 +37,10 @@
  *
  * Start-up (jw_io_recover, from jw_open before the journal is read): a
  * spool left by an earlier mount is drained first, so the journal's end
- * is where that mount's last acknowledged group put it.
+ * is where that mount's last acknowledged group put it.  A mount that
+ * cannot reach the secondary starts in SPOOLING instead
+ * (jw_io_start_lost), from the tail record a clean unmount left
+ * (journal/tail.c); what is spooled then drains as after any outage.
  */
 #include "replica/jwriter.h"
 
@@ -374,6 +377,11 @@ int jw_start(struct jwriter *jw)
 	}
 	jw->started = true;
 	return 0;
+}
+
+void jw_io_start_lost(struct jwriter *jw, const char *why)
+{
+	declare_lost(jw, why);
 }
 
 int jw_io_recover(struct jwriter *jw, const char *path, uint64_t max,

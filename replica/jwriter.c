@@ -33,6 +33,8 @@
  */
 #include "replica/jwriter.h"
 
+#include "journal/tail.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -170,6 +172,129 @@ static int jw_read_stale(struct jwriter *jw, char *err, size_t errlen)
 	return 0;
 }
 
+/* journal/tail.c rule T2: before this mount writes any group. */
+static int jw_tail_clear(struct jwriter *jw, const struct jw_spool_conf *sc,
+			 char *err, size_t errlen)
+{
+	char path[4200];
+
+	if (!sc || !sc->path || !sc->max)
+		return 0;
+	jnl_tail_path(path, sizeof(path), sc->path);
+	return jnl_tail_invalidate(path, err, errlen);
+}
+
+/* The secondary does not answer: continue from the tail a clean unmount
+ * left (journal/tail.c rule T3), every group spooled until it does. */
+static int jw_open_from_tail(struct jwriter *jw, const char *url,
+			     uint32_t node, int timeout_ms,
+			     const struct jw_spool_conf *sc, char *err,
+			     size_t errlen)
+{
+	struct jnl_app_conf c = { 0 };
+	struct jnl_tail t;
+	char path[4200];
+	char why[512];
+	uint64_t e = (uint64_t)time(NULL);
+	int rc;
+
+	if (!sc || !sc->path || !sc->max) {
+		snprintf(err, errlen, "secondary %s does not answer, and "
+			 "without a spool (spool_max=0) nothing could keep "
+			 "the journal meanwhile: start NAS b first", url);
+		return -EHOSTUNREACH;
+	}
+	jstore_init_offline(&jw->js, url, node, timeout_ms);
+	jnl_tail_path(path, sizeof(path), sc->path);
+	rc = jnl_tail_read(path, &t, why, sizeof(why));
+	if (!rc && (!(t.flags & JNL_TAIL_VALID) || t.node != node))
+		rc = -ESTALE;
+	if (rc) {
+		snprintf(err, errlen, "secondary %s does not answer, and the "
+			 "journal's end is known only to it: the last mount "
+			 "of node %u did not unmount cleanly (%s); start NAS b, "
+			 "or mount once it answers", url, node,
+			 rc == -ESTALE ? "its tail record is not valid" : why);
+		return -EHOSTUNREACH;
+	}
+	if (t.flags & JNL_TAIL_PRIMARY_STALE) {
+		snprintf(err, errlen, "secondary %s does not answer, and the "
+			 "last mount served its mirror: the primary is stale "
+			 "(split-brain guard) and the mirror cannot be reached; "
+			 "start NAS b", url);
+		return -ESTALE;
+	}
+	rc = jnl_spool_open(&jw->spool, sc->path, node, sc->max, err,
+			    errlen);
+	if (rc)
+		return rc;
+	jw->spool_on = true;
+	if (jw->spool.flags & JNL_SPOOL_OVERFLOWED) {
+		snprintf(err, errlen, "secondary %s does not answer, and its "
+			 "mirror needs a full resync after a spool overflow "
+			 "(%s): start NAS b, then ofsrep-fsck -y "
+			 "--resync=mirror", url, sc->path);
+		jnl_spool_close(&jw->spool);
+		return -EHOSTUNREACH;
+	}
+	if (e <= t.epoch)
+		e = (uint64_t)t.epoch + 1;
+	if (e > UINT32_MAX)
+		return -EOVERFLOW;
+	c.node = node;
+	c.epoch = (uint32_t)e;
+	c.segno = t.segno + 1;
+	c.first_seq = t.next_seq;
+	c.chain_seed = t.chain;
+	c.seg_limit = JW_SEG_LIMIT;
+	rc = jnl_tail_invalidate(path, err, errlen);
+	if (!rc)
+		rc = jnl_app_init(&jw->app, &c);
+	if (rc) {
+		if (!err[0])
+			snprintf(err, errlen, "journal appender: %s",
+				 strerror(-rc));
+		jnl_spool_close(&jw->spool);
+		return rc;
+	}
+	jw->from_tail = true;
+	jw->base_segno = c.segno;
+	jw->base_offset = JNL_SEG_HDR_SIZE;
+	jw->replace_from = UINT64_MAX;
+	jw_io_start_lost(jw, "unreachable at mount");
+	syslog(LOG_WARNING, "journal of node %u: %s does not answer; "
+	       "continuing from the end a clean unmount left at %lld "
+	       "(seq %llu, epoch %u), every group into the spool %s until it "
+	       "answers", node, url, (long long)t.time,
+	       (unsigned long long)t.next_seq, c.epoch, sc->path);
+	return 0;
+}
+
+void jw_save_tail(struct jwriter *jw, bool primary_stale)
+{
+	struct jnl_tail t = { 0 };
+	char path[4200];
+	char err[512];
+	int route = atomic_load(&jw->route);
+
+	if (!jw->spool_on || route == JW_ROUTE_DETACHED ||
+	    jnl_app_pending(&jw->app) || jw->app.in_flight ||
+	    jnl_app_durable(&jw->app) + 1 != jw->app.next_seq)
+		return;		/* T1: not clean; the tail stays invalid */
+	t.flags = JNL_TAIL_VALID | (primary_stale ? JNL_TAIL_PRIMARY_STALE :
+				    0);
+	t.node = jw->app.node;
+	t.epoch = jw->app.epoch;
+	t.next_seq = jw->app.next_seq;
+	t.chain = jw->app.chain;
+	t.segno = jw->app.segno;
+	t.time = time(NULL);
+	jnl_tail_path(path, sizeof(path), jw->spool.path);
+	if (jnl_tail_write(path, &t, err, sizeof(err)))
+		syslog(LOG_WARNING, "journal: %s; a mount while the secondary "
+		       "is down will need it up", err);
+}
+
 int jw_open(struct jwriter *jw, const char *url, uint32_t node,
 	    int timeout_ms, const struct jw_spool_conf *sc,
 	    struct ev_loop *loop, char *err, size_t errlen)
@@ -188,6 +313,9 @@ int jw_open(struct jwriter *jw, const char *url, uint32_t node,
 	jw->spool.fd = -1;
 	jw->io_timeout_ms = sc && sc->failover_timeout_ms ?
 			    sc->failover_timeout_ms : timeout_ms;
+	if (sc && sc->secondary_down)
+		return jw_open_from_tail(jw, url, node, jw->io_timeout_ms, sc,
+					 err, errlen);
 	rc = jstore_open(&jw->js, url, node, timeout_ms, err, errlen);
 	if (!rc)
 		rc = jstore_mkdir(&jw->js, err, errlen);
@@ -233,6 +361,9 @@ int jw_open(struct jwriter *jw, const char *url, uint32_t node,
 	jw->base_offset = from ? rd_start_off : JNL_SEG_HDR_SIZE;
 	jw->replace_from = s.n && s.segnos[s.n - 1] >= c.segno ? c.segno :
 			   UINT64_MAX;
+	rc = jw_tail_clear(jw, sc, err, errlen);
+	if (rc)
+		goto out;
 	rc = jnl_app_init(&jw->app, &c);
 	if (rc) {
 		snprintf(err, errlen, "journal appender: %s", strerror(-rc));

@@ -91,6 +91,8 @@ struct jwriter {
 	bool spool_on;			/* spool_max > 0 */
 	int io_timeout_ms;		/* failover_timeout: a group write
 					 * unanswered this long is lost */
+	bool from_tail;			/* started without the secondary,
+					 * from journal/tail.c */
 	long long primary_stale_since;	/* jw_open found the split-brain
 					 * marker (fs/split.c): its since=
 					 * time; 0: none */
@@ -116,6 +118,9 @@ struct jw_spool_conf {
 	const char *path;
 	uint64_t max;			/* bytes */
 	int failover_timeout_ms;
+	/* The secondary did not answer the mount's probe: continue from
+	 * the local tail record (journal/tail.c), spooling. */
+	bool secondary_down;
 };
 
 /* Opens the node's journal on @url (creating .ofsrep/journal/<node>),
@@ -144,6 +149,10 @@ void jw_pump(struct jwriter *jw);
 /* True when nothing is appended and not yet durable. */
 bool jw_idle(const struct jwriter *jw);
 void jw_close(struct jwriter *jw);
+/* At a clean unmount, before jw_close: records the journal's end next to
+ * the spool (journal/tail.c rule T1), if the writer is idle and not
+ * detached.  @primary_stale: this mount served the mirror. */
+void jw_save_tail(struct jwriter *jw, bool primary_stale);
 
 /* From the loop: whether the secondary answers its heartbeat (NFS NULL
  * on the secondary's own connection, replica/export.c).  A down peer
@@ -155,6 +164,9 @@ void jw_peer_state(struct jwriter *jw, bool down);
 const char *jw_route_name(int route);
 /* From jw_open: opens the spool and writes what an earlier mount spooled
  * to the journal, before the journal is read. */
+/* From jw_open without the secondary: every group goes to the spool
+ * until the secondary answers. */
+void jw_io_start_lost(struct jwriter *jw, const char *why);
 int jw_io_recover(struct jwriter *jw, const char *path, uint64_t max,
 		  char *err, size_t errlen);
 

@@ -21,6 +21,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
+from conftest import ofsrep_bin  # noqa: E402
 from test_journal_mirror import mirror_dir, wait_mirror_equal  # noqa: E402
 from test_journal_mode import daemon_pid, mount_journal  # noqa: E402
 from test_status import status, wait_health  # noqa: E402
@@ -204,3 +205,101 @@ def test_idle_mount_notices_a_lost_secondary(lab):
     wait_mirror_equal(lab, timeout=60)
     print("\nhung NAS b noticed after %.1f s with no I/O; the next "
           "create+write+close took %.2f s" % (noticed, took))
+
+
+def run_daemon(lab):
+    """The daemon on the lab's pair, as the lab mounts it; returns the
+    CompletedProcess (it daemonizes once mounted)."""
+    return subprocess.run(
+        [ofsrep_bin(), lab.url("a"), str(lab.dir / "mnt"), "-o",
+         "secondary=%s,spool=%s" % (lab.url("b"), lab.dir / "spool")],
+        capture_output=True, text=True, timeout=90)
+
+
+def test_restart_while_the_secondary_is_down_spools_from_the_start(lab):
+    """A clean unmount leaves the journal's end locally (journal/tail.c):
+    a mount while NAS b is down serves, spooling every group; so does a
+    second one; when NAS b is back the spool drains and the mirror has
+    everything."""
+    mnt = mount_journal(lab)
+    os.mkdir(os.path.join(mnt, "w"))
+    with open(os.path.join(mnt, "before"), "wb") as f:
+        f.write(b"before the restart")
+    lab.umount()
+    lab.nas("b", "kill")
+    mnt = mount_journal(lab)
+    rc, j = wait_secondary_state(mnt, "lost")
+    assert rc == 1 and j["journal"]["route"] == "spooling", j
+    assert "unreachable at mount" in secondary(j)["lost_because"], j
+    wl = Workload(os.path.join(mnt, "w"), seed=5)
+    wl.start()
+    time.sleep(3.0)
+    wl.stop()
+    assert not wl.errors, wl.errors
+    assert wl.acked > 20, wl.acked
+    lab.umount()
+    # again without NAS b: continues from the tail the last mount left
+    mnt = mount_journal(lab)
+    with open(os.path.join(mnt, "second"), "wb") as f:
+        f.write(b"second restart")
+    lab.nas("b", "start")
+    wait_health(mnt, 0, timeout=90)
+    wait_mirror_equal(lab, timeout=90)
+    n = wl.check(mirror_dir(lab) / "w")
+    assert (mirror_dir(lab) / "before").read_bytes() == b"before the restart"
+    assert (mirror_dir(lab) / "second").read_bytes() == b"second restart"
+    lab.umount()
+    proc = subprocess.run([os.path.join(os.path.dirname(ofsrep_bin()),
+                                        "ofsrep-journal"), "check",
+                           lab.url("b"), "--node", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    print("\ntwo restarts without NAS b: %d ops acknowledged into the "
+          "spool, %d entries verified in the mirror after it returned"
+          % (wl.acked, n))
+
+
+def test_restart_without_the_secondary_after_a_crash_is_refused(lab):
+    """The tail is valid only after a clean unmount (rule T2): after a
+    crash, the journal's end is on NAS b alone, so the mount refuses with
+    one line rather than guess."""
+    mnt = mount_journal(lab)
+    with open(os.path.join(mnt, "f"), "wb") as f:
+        f.write(b"x")
+    os.kill(daemon_pid(lab), signal.SIGKILL)
+    lab.umount(check=False)
+    lab.nas("b", "kill")
+    proc = run_daemon(lab)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "did not unmount cleanly" in lines[0], lines
+    assert not os.path.ismount(lab.dir / "mnt")
+    # NAS b back: the mount works and nothing was lost
+    lab.nas("b", "start")
+    mnt = mount_journal(lab)
+    assert open(os.path.join(mnt, "f"), "rb").read() == b"x"
+    deadline = time.monotonic() + 60
+    while not (mirror_dir(lab) / "f").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    assert (mirror_dir(lab) / "f").read_bytes() == b"x"
+
+
+def test_restart_without_the_secondary_after_a_failover_is_refused(lab):
+    """The last mount served the mirror: the primary is stale, and the
+    mirror cannot be reached: refused (rule T4)."""
+    mnt = mount_journal(lab)
+    with open(os.path.join(mnt, "f"), "wb") as f:
+        f.write(b"x")
+    lab.nas("a", "kill")
+    with open(os.path.join(mnt, "g"), "wb") as f:
+        f.write(b"on the mirror only")
+    lab.umount()
+    lab.nas("a", "start")
+    lab.nas("b", "kill")
+    proc = run_daemon(lab)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "split-brain guard" in lines[0], proc.stderr
+    assert not os.path.ismount(lab.dir / "mnt")
