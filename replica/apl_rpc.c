@@ -129,6 +129,45 @@ static void apl_readdir_copy(struct apl_call *c, READDIR3resok *ok)
 	c->eof = ok->reply.eof;
 }
 
+static void apl_readdirplus_copy(struct apl_call *c, READDIRPLUS3resok *ok)
+{
+	struct apl_dirents *ents = c->ents;
+
+	for (entryplus3 *e = ok->reply.entries; e; e = e->nextentry) {
+		struct apl_dirent *d;
+
+		c->cookie = e->cookie;
+		if (!strcmp(e->name, ".") || !strcmp(e->name, ".."))
+			continue;
+		if (ents->n == ents->cap) {
+			size_t cap = ents->cap ? ents->cap * 2 : 64;
+			struct apl_dirent *v = realloc(ents->v,
+						       cap * sizeof(*v));
+
+			if (!v) {
+				c->nomem = true;
+				return;
+			}
+			ents->v = v;
+			ents->cap = cap;
+		}
+		d = &ents->v[ents->n];
+		memset(d, 0, sizeof(*d));
+		d->name = strdup(e->name);
+		if (!d->name) {
+			c->nomem = true;
+			return;
+		}
+		if (e->name_handle.handle_follows)
+			apl_fh_copy(&d->fh, &e->name_handle.post_op_fh3_u.handle,
+				    &d->has_fh);
+		apl_post_attr(&d->attr, &e->name_attributes);
+		ents->n++;
+	}
+	memcpy(c->cookieverf, ok->cookieverf, sizeof(c->cookieverf));
+	c->eof = ok->reply.eof;
+}
+
 static void apl_copy_bytes(struct apl_call *c, const void *p, size_t n)
 {
 	c->got = n < c->cap ? n : c->cap;
@@ -200,6 +239,10 @@ static void apl_decode(struct apl_call *c, void *data)
 		break;
 	case APL_RPC_READDIR:
 		apl_readdir_copy(c, &((READDIR3res *)data)->READDIR3res_u.resok);
+		break;
+	case APL_RPC_READDIRPLUS:
+		apl_readdirplus_copy(c, &((READDIRPLUS3res *)data)->
+				     READDIRPLUS3res_u.resok);
 		break;
 	default:	/* LINK REMOVE RMDIR RENAME SETATTR: status only */
 		break;

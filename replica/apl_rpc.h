@@ -119,11 +119,27 @@ enum apl_rpc_op {
 	APL_RPC_WRITE,
 	APL_RPC_COMMIT,
 	APL_RPC_READDIR,
+	APL_RPC_READDIRPLUS,
 };
 
 /* Names read by apl_rpc_readdir(), "." and ".." left out. */
 struct apl_names {
 	char **v;		/* malloc'd strings */
+	size_t n;
+	size_t cap;
+};
+
+/* Entries read by apl_rpc_readdirplus(), "." and ".." left out; the
+ * server may leave out an entry's handle or attributes. */
+struct apl_dirent {
+	char *name;		/* malloc'd */
+	bool has_fh;
+	struct apl_fh fh;
+	struct apl_attr attr;	/* attr.valid: present */
+};
+
+struct apl_dirents {
+	struct apl_dirent *v;
 	size_t n;
 	size_t cap;
 };
@@ -149,8 +165,9 @@ struct apl_call {
 	size_t cap;
 	size_t got;
 	bool eof;
-	/* READDIR */
+	/* READDIR, READDIRPLUS */
 	struct apl_names *names;
+	struct apl_dirents *ents;
 	uint64_t cookie;	/* the last entry's, to continue from */
 	uint8_t cookieverf[8];
 	bool nomem;		/* a copy failed: -ENOMEM */
@@ -233,6 +250,11 @@ int apl_rpc_read(struct apl_rpc *r, const struct apl_fh *fh, uint64_t offset,
 int apl_rpc_write_wait(struct apl_rpc *r, const struct apl_fh *fh,
 		       uint64_t offset, const uint8_t *data, size_t len,
 		       bool file_sync);
+/* Every entry of @dir with its handle and attributes (READDIRPLUS); free
+ * with apl_dirents_free. */
+int apl_rpc_readdirplus(struct apl_rpc *r, const struct apl_fh *dir,
+			struct apl_dirents *ents);
+void apl_dirents_free(struct apl_dirents *ents);
 int apl_rpc_readdir(struct apl_rpc *r, const struct apl_fh *dir,
 		    struct apl_names *names);
 void apl_names_free(struct apl_names *names);

@@ -413,6 +413,43 @@ void apl_names_free(struct apl_names *nm)
 }
 
 /* Every name in dir ("." and ".." left out) into *names (free them). */
+void apl_dirents_free(struct apl_dirents *ents)
+{
+	for (size_t i = 0; i < ents->n; i++)
+		free(ents->v[i].name);
+	free(ents->v);
+	memset(ents, 0, sizeof(*ents));
+}
+
+int apl_rpc_readdirplus(struct apl_rpc *r, const struct apl_fh *dir,
+			struct apl_dirents *ents)
+{
+	uint8_t verf[8] = { 0 };
+	uint64_t cookie = 0;
+	struct apl_call *c;
+	READDIRPLUS3args a;
+	int rc;
+
+	memset(ents, 0, sizeof(*ents));
+	do {
+		c = apl_rpc_sync(r, APL_RPC_READDIRPLUS, &rc);
+		if (!c)
+			break;
+		c->ents = ents;
+		c->cookie = cookie;
+		a = (READDIRPLUS3args){ .dir = apl_fh3(dir), .cookie = cookie,
+					.dircount = 65536, .maxcount = 262144 };
+		memcpy(a.cookieverf, verf, sizeof(verf));
+		rc = apl_rpc_wait(r, c, rpc_nfs3_readdirplus_async(r->rpc,
+					apl_rpc_cb, &a, c));
+		cookie = c->cookie;
+		memcpy(verf, c->cookieverf, sizeof(verf));
+	} while (!rc && !c->eof);
+	if (rc)
+		apl_dirents_free(ents);
+	return rc;
+}
+
 int apl_rpc_readdir(struct apl_rpc *r, const struct apl_fh *dir,
 		    struct apl_names *names)
 {

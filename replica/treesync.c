@@ -491,33 +491,54 @@ static int sync_symlink(struct ts *t, const struct apl_fh *ddir,
 	return 0;
 }
 
-static int sync_entry(struct ts *t, const struct apl_fh *sdir,
-		      const struct apl_fh *ddir, const char *name)
+/* The entry's handle and attributes: from the listing (READDIRPLUS)
+ * when the server gave them, else looked up.  -ENOENT: gone. */
+static int entry_object(struct ts *t, struct ts_side *s,
+			const struct apl_fh *dir, const struct apl_dirent *e,
+			struct apl_fh *fh, struct apl_attr *a)
 {
+	int rc = 0;
+
+	if (e->has_fh && e->attr.valid) {
+		*fh = e->fh;
+		*a = e->attr;
+		return 0;
+	}
+	rc = apl_rpc_lookup(&s->rpc, dir, e->name, strlen(e->name), fh, a);
+	if (!rc && !a->valid)
+		rc = apl_rpc_getattr(&s->rpc, fh, a);
+	return rc;
+}
+
+/* @se: the source entry; @de: the destination's entry of that name, or
+ * NULL when the destination has none. */
+static int sync_entry(struct ts *t, const struct apl_fh *sdir,
+		      const struct apl_fh *ddir, const struct apl_dirent *se,
+		      const struct apl_dirent *de)
+{
+	const char *name = se->name;
 	struct apl_fh sfh, dfh;
 	struct apl_attr sa = { 0 }, da = { 0 };
 	const struct ts_link *l, *c;
 	const struct apl_fh *linked;
-	bool present, fixed = false, fresh = false, redo = false;
-	int rc = apl_rpc_lookup(&t->src.rpc, sdir, name, strlen(name), &sfh,
-				&sa);
+	bool present = false, fixed = false, fresh = false, redo = false;
+	int rc;
 
 	t->counted = false;
 	if (t->c->cancel && *t->c->cancel)
 		return -ECANCELED;
+	rc = entry_object(t, &t->src, sdir, se, &sfh, &sa);
 	if (rc == -ENOENT)
 		return 0;	/* gone since the listing */
-	if (!rc && !sa.valid)
-		rc = apl_rpc_getattr(&t->src.rpc, &sfh, &sa);
 	if (rc)
 		return fail(t, &t->src, "look up", rc);
 	t->st->entries++;
-	rc = apl_rpc_lookup(&t->dst.rpc, ddir, name, strlen(name), &dfh, &da);
-	if (!rc && !da.valid)
-		rc = apl_rpc_getattr(&t->dst.rpc, &dfh, &da);
-	if (rc && rc != -ENOENT)
-		return fail(t, &t->dst, "look up", rc);
-	present = !rc;
+	if (de) {
+		rc = entry_object(t, &t->dst, ddir, de, &dfh, &da);
+		if (rc && rc != -ENOENT)
+			return fail(t, &t->dst, "look up", rc);
+		present = !rc;
+	}
 	rc = 0;
 	l = sa.type == APL_NF3REG && sa.nlink > 1 ?
 	    map_get(&t->links, sa.fileid) : NULL;
@@ -599,14 +620,19 @@ static int sync_entry(struct ts *t, const struct apl_fh *sdir,
 	return rc;
 }
 
-static int name_cmp(const void *a, const void *b)
+static int ent_cmp(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp(((const struct apl_dirent *)a)->name,
+		      ((const struct apl_dirent *)b)->name);
 }
 
-static bool has_name(const struct apl_names *n, const char *name)
+static const struct apl_dirent *find_ent(const struct apl_dirents *d,
+					 const char *name)
 {
-	return n->n && bsearch(&name, n->v, n->n, sizeof(*n->v), name_cmp);
+	struct apl_dirent key = { .name = (char *)name };
+
+	return d->n ? bsearch(&key, d->v, d->n, sizeof(*d->v), ent_cmp) :
+	       NULL;
 }
 
 /* ".ofsrep" at an export's root is ofsrep's own, on either side. */
@@ -615,36 +641,50 @@ static bool skipped(bool top, const char *name)
 	return top && !strcmp(name, ".ofsrep");
 }
 
+/* The source is a live tree in an online resync: an object that went
+ * away (ESTALE) while it was being compared is left to the next pass. */
+static bool vanished(struct ts *t, const struct apl_fh *sdir,
+		     const struct apl_dirent *se)
+{
+	struct apl_fh fh;
+	struct apl_attr a = { 0 };
+	int rc = apl_rpc_lookup(&t->src.rpc, sdir, se->name, strlen(se->name),
+				&fh, &a);
+
+	return rc == -ENOENT || (!rc && se->has_fh && !apl_fh_eq(&fh,
+								 &se->fh));
+}
+
 static int sync_dir(struct ts *t, const struct apl_fh *sdir,
 		    const struct apl_fh *ddir, bool top)
 {
-	struct apl_names sn, dn;
-	int rc = apl_rpc_readdir(&t->src.rpc, sdir, &sn);
+	struct apl_dirents sn, dn;
+	int rc = apl_rpc_readdirplus(&t->src.rpc, sdir, &sn);
 
 	if (rc)
 		return fail(t, &t->src, "read directory", rc);
-	rc = apl_rpc_readdir(&t->dst.rpc, ddir, &dn);
+	rc = apl_rpc_readdirplus(&t->dst.rpc, ddir, &dn);
 	if (rc) {
-		apl_names_free(&sn);
+		apl_dirents_free(&sn);
 		return fail(t, &t->dst, "read directory", rc);
 	}
 	if (sn.n)
-		qsort(sn.v, sn.n, sizeof(*sn.v), name_cmp);
+		qsort(sn.v, sn.n, sizeof(*sn.v), ent_cmp);
 	if (dn.n)
-		qsort(dn.v, dn.n, sizeof(*dn.v), name_cmp);
+		qsort(dn.v, dn.n, sizeof(*dn.v), ent_cmp);
 	/* Extra names first: a name the source has under another type may
 	 * need the space (and a link its target) before it is made. */
 	for (size_t i = 0; !rc && i < dn.n; i++) {
 		size_t mark;
 
-		if (skipped(top, dn.v[i]) || has_name(&sn, dn.v[i]))
+		if (skipped(top, dn.v[i].name) || find_ent(&sn, dn.v[i].name))
 			continue;
-		mark = path_push(t, dn.v[i]);
+		mark = path_push(t, dn.v[i].name);
 		t->st->entries++;
 		t->counted = false;
 		differ(t, "only in the destination");
 		if (t->c->repair) {
-			rc = remove_tree(t, ddir, dn.v[i]);
+			rc = remove_tree(t, ddir, dn.v[i].name);
 			t->st->fixed += !rc;
 		}
 		path_pop(t, mark);
@@ -652,14 +692,19 @@ static int sync_dir(struct ts *t, const struct apl_fh *sdir,
 	for (size_t i = 0; !rc && i < sn.n; i++) {
 		size_t mark;
 
-		if (skipped(top, sn.v[i]))
+		if (skipped(top, sn.v[i].name))
 			continue;
-		mark = path_push(t, sn.v[i]);
-		rc = sync_entry(t, sdir, ddir, sn.v[i]);
+		mark = path_push(t, sn.v[i].name);
+		rc = sync_entry(t, sdir, ddir, &sn.v[i],
+				find_ent(&dn, sn.v[i].name));
+		if (rc == -ESTALE && vanished(t, sdir, &sn.v[i])) {
+			t->err[0] = 0;
+			rc = 0;
+		}
 		path_pop(t, mark);
 	}
-	apl_names_free(&sn);
-	apl_names_free(&dn);
+	apl_dirents_free(&sn);
+	apl_dirents_free(&dn);
 	return rc;
 }
 
