@@ -299,6 +299,34 @@ static int run_pass(struct failback *fb, bool quick, bool final,
 	return rc;
 }
 
+/* Under fb->mu (dropped for the RPCs): a primary that was down at
+ * mount has never been probed; its transfer sizes are learned here, off
+ * the loop thread, on an export of our own, and applied at the switch. */
+static int probe_primary(struct failback *fb)
+{
+	struct rep_export tmp;
+	char err[1024];
+	int rc;
+
+	if (!fb->need_probe)
+		return 0;
+	pthread_mutex_unlock(&fb->mu);
+	rc = rep_export_init(&tmp, "primary", fb->dst_url, 1, fb->timeout_ms,
+			     NULL, err, sizeof(err));
+	if (!rc)
+		rc = rep_export_probe(&tmp, fb->timeout_ms, err, sizeof(err));
+	pthread_mutex_lock(&fb->mu);
+	if (rc) {
+		snprintf(fb->err, sizeof(fb->err), "%.500s", err);
+		return rc;
+	}
+	fb->need_probe = false;
+	fb->probed = true;
+	fb->probed_rtmax = tmp.rtmax;
+	fb->probed_wtmax = tmp.wtmax;
+	return 0;
+}
+
 /* COPYING: a full pass, then quick ones until nothing is left to fix. */
 static void converge(struct failback *fb)
 {
@@ -309,7 +337,9 @@ static void converge(struct failback *fb)
 	fb->passes = 0;
 	fb->in_sync_since_ms = 0;
 	fb->resync_start_ms = mono_ms();
-	rc = run_pass(fb, false, false, &st);
+	rc = probe_primary(fb);
+	if (!rc)
+		rc = run_pass(fb, false, false, &st);
 	for (unsigned i = 1; !rc && st.fixed && i < FB_CONVERGE_PASSES &&
 	     fb->cmd == FB_CMD_NONE; i++)
 		rc = run_pass(fb, true, false, &st);
@@ -486,25 +516,6 @@ static const char *fb_blocked(struct fs_ctx *fs)
 	return NULL;
 }
 
-/* An unprobed primary (down at mount) needs its root and sizes. */
-static bool fb_probe(struct fs_ctx *fs)
-{
-	char err[1024];
-	int rc;
-
-	if (!fs->primary_unprobed)
-		return true;
-	rc = rep_export_probe(&fs->primary, fs->opts.failover_timeout_ms,
-			      err, sizeof(err));
-	if (rc) {
-		syslog(LOG_WARNING, "failback: primary %s: %s; trying again "
-		       "in %d s", fs->primary.url_text, err, FB_RETRY_MS / 1000);
-		return false;
-	}
-	fs->primary_unprobed = false;
-	return true;
-}
-
 void fs_failback_dirty_fh(struct fs_ctx *fs, const void *fh, uint32_t len)
 {
 	struct failback *fb = &fs->fb;
@@ -677,6 +688,15 @@ static void fb_switch(struct fs_ctx *fs)
 	/* New inodes are primary objects again: their fileids cannot meet
 	 * the st_ino of one first seen on the mirror (flipped). */
 	fs->inodes.fileid_flip = 0;
+	if (fb->probed) {
+		fs->primary.rtmax = fb->probed_rtmax;
+		fs->primary.wtmax = fb->probed_wtmax;
+		fs->primary_unprobed = false;
+	}
+	if (fs->primary_unprobed)
+		syslog(LOG_WARNING, "failback: the primary %s was never probed; "
+		       "using 1 MiB transfers", fs->primary.url_text);
+	fs->primary_unprobed = false;
 	mirror_resume(&fs->mirror);
 	fs->serve = SERVE_PRIMARY;
 	fs->active = &fs->primary;
@@ -744,10 +764,6 @@ static void fb_mirror_pump(struct fs_ctx *fs)
 	case FB_FAILED:
 		if (now < fb->retry_at_ms || fb_blocked(fs))
 			return;
-		if (!fb_probe(fs)) {
-			fb->retry_at_ms = now + FB_RETRY_MS;
-			return;
-		}
 		fb->failed_logged = false;
 		fb->retry_at_ms = now + FB_RETRY_MS;
 		syslog(LOG_NOTICE, "resync of the primary %s from the mirror "
@@ -756,6 +772,7 @@ static void fb_mirror_pump(struct fs_ctx *fs)
 		       fs->opts.failback_manual ? "manual" : "auto");
 		pthread_mutex_lock(&fb->mu);
 		fb->phase = FB_COPYING;
+		fb->need_probe = fs->primary_unprobed;
 		pthread_mutex_unlock(&fb->mu);
 		fb_command(fb, FB_CMD_SYNC);
 		return;

@@ -71,6 +71,10 @@ struct failback {
 	uint64_t last_pass_ms;		/* how long the last pass took */
 	uint64_t resync_start_ms;
 	char err[512];
+	bool need_probe;	/* the primary was down at mount */
+	bool probed;		/* probe_primary: sizes below */
+	uint32_t probed_rtmax;
+	uint32_t probed_wtmax;
 	volatile sig_atomic_t cancel;
 	/* loop thread only */
 	uint64_t retry_at_ms;
