@@ -67,15 +67,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #define FB_CONVERGE_PASSES	5
 #define FB_REFRESH_MS		5000
-#define FB_RETRY_MS		5000
 #define FB_DRAIN_MS		5000
+#define FB_KEEPER_WAIT_MS	60000
 #define FB_MIRROR_PATH		"/.ofsrep/mirror"
 
-enum { FB_CMD_NONE, FB_CMD_SYNC, FB_CMD_FINAL, FB_CMD_QUIT };
 
 const char *fs_failback_phase_name(int phase)
 {
@@ -86,6 +86,11 @@ const char *fs_failback_phase_name(int phase)
 	};
 
 	return phase >= 0 && phase <= FB_FAILED ? names[phase] : "?";
+}
+
+static const char *fb_target(const struct failback *fb)
+{
+	return fb->to_mirror ? "mirror" : "primary";
 }
 
 static uint64_t mono_ms(void)
@@ -209,7 +214,7 @@ static void pairs_put(struct fb_pairs *p, const struct apl_fh *src,
 	slot->dst = *dst;
 }
 
-static const struct fb_pair *pairs_get(const struct fb_pairs *p,
+const struct fb_pair *fb_pairs_get(const struct fb_pairs *p,
 				       const void *fh, uint32_t len)
 {
 	const struct fb_pair *slot;
@@ -261,9 +266,12 @@ static int run_pass(struct failback *fb, bool quick, bool final,
 		    struct ts_stats *st)
 {
 	struct fb_pass p = { .fb = fb, .force = fb->dirty, .final = final };
+	/* src_url is the mirror's export, dst_url the primary's */
 	struct ts_conf conf = {
-		.src_url = fb->src_url, .src_path = FB_MIRROR_PATH,
-		.dst_url = fb->dst_url, .dst_path = "/",
+		.src_url = fb->to_mirror ? fb->dst_url : fb->src_url,
+		.src_path = fb->to_mirror ? "/" : FB_MIRROR_PATH,
+		.dst_url = fb->to_mirror ? fb->src_url : fb->dst_url,
+		.dst_path = fb->to_mirror ? FB_MIRROR_PATH : "/",
 		.timeout_ms = fb->timeout_ms, .repair = true,
 		.progress = pass_progress, .arg = &p,
 		.cancel = &fb->cancel, .quick = quick,
@@ -288,9 +296,10 @@ static int run_pass(struct failback *fb, bool quick, bool final,
 		snprintf(fb->err, sizeof(fb->err), "%s", err);
 	} else {
 		fb->last = *st;
-		syslog(LOG_INFO, "resync of the primary %s: pass %u%s: %" PRIu64
+		syslog(LOG_INFO, "resync of the %s %s: pass %u%s: %" PRIu64
 		       " objects, %" PRIu64 " bytes compared, %" PRIu64
-		       " fixed, %" PRIu64 " bytes copied, %.1f s", fb->dst_url,
+		       " fixed, %" PRIu64 " bytes copied, %.1f s",
+		       fb_target(fb), conf.dst_url,
 		       fb->passes, final ? " (final, frozen)" : quick ?
 		       " (quick)" : " (full)", st->entries, st->bytes,
 		       st->fixed, st->copied, (mono_ms() - t0) / 1000.0);
@@ -327,6 +336,50 @@ static int probe_primary(struct failback *fb)
 	return 0;
 }
 
+/* Under fb->mu (dropped for the RPCs).  Resyncing the mirror after a
+ * spool overflow (fs/reattach.c): the journal on the secondary is where
+ * it stopped and grows no more (DETACHED); read where it ends, and wait
+ * for the keeper to have applied it all, so that it writes nothing into
+ * the mirror while the passes do. */
+static int prepare_mirror(struct failback *fb)
+{
+	char err[JSTORE_ERR_MAX];
+	struct jstore js;
+	struct mirror_pos pos;
+	uint64_t deadline;
+	int rc;
+
+	if (!fb->to_mirror)
+		return 0;
+	pthread_mutex_unlock(&fb->mu);
+	rc = jstore_open(&js, fb->src_url, fb->node, fb->timeout_ms, err,
+			 sizeof(err));
+	if (!rc) {
+		rc = jw_read_end(&js, &fb->end, err, sizeof(err));
+		jstore_close(&js);
+	}
+	deadline = mono_ms() + FB_KEEPER_WAIT_MS;
+	/* a journal without records has nothing to apply */
+	while (!rc && fb->end.conf.first_seq > 1 &&
+	       !(mirror_applied(fb->mirror, &pos) &&
+		 pos.seq + 1 >= fb->end.conf.first_seq)) {
+		if (mono_ms() > deadline || fb->cancel) {
+			snprintf(err, sizeof(err), "the mirror keeper has not "
+				 "applied the journal to its end (seq %llu)",
+				 (unsigned long long)
+				 (fb->end.conf.first_seq - 1));
+			rc = -ETIMEDOUT;
+			break;
+		}
+		usleep(200 * 1000);
+	}
+	pthread_mutex_lock(&fb->mu);
+	if (rc)
+		snprintf(fb->err, sizeof(fb->err), "%.500s", err);
+	fb->end_known = !rc;
+	return rc;
+}
+
 /* COPYING: a full pass, then quick ones until nothing is left to fix. */
 static void converge(struct failback *fb)
 {
@@ -337,7 +390,8 @@ static void converge(struct failback *fb)
 	fb->passes = 0;
 	fb->in_sync_since_ms = 0;
 	fb->resync_start_ms = mono_ms();
-	rc = probe_primary(fb);
+	fb->end_known = false;
+	rc = fb->to_mirror ? prepare_mirror(fb) : probe_primary(fb);
 	if (!rc)
 		rc = run_pass(fb, false, false, &st);
 	for (unsigned i = 1; !rc && st.fixed && i < FB_CONVERGE_PASSES &&
@@ -349,8 +403,9 @@ static void converge(struct failback *fb)
 	}
 	fb->phase = FB_IN_SYNC;
 	fb->in_sync_since_ms = fb->last_refresh_ms = mono_ms();
-	syslog(LOG_NOTICE, "resync of the primary %s: in sync with the "
-	       "mirror after %u passes, %.1f s", fb->dst_url, fb->passes,
+	syslog(LOG_NOTICE, "resync of the %s: in sync with the %s after %u "
+	       "passes, %.1f s", fb_target(fb), fb->to_mirror ? "primary" :
+	       "mirror", fb->passes,
 	       (fb->in_sync_since_ms - fb->resync_start_ms) / 1000.0);
 }
 
@@ -411,7 +466,8 @@ static void final_pass(struct failback *fb)
 	struct ts_stats st;
 
 	fb->phase = FB_FINAL;
-	if (run_pass(fb, true, true, &st) || unmark(fb))
+	/* the mirror carries the marker; its own resync has none to lift */
+	if (run_pass(fb, true, true, &st) || (!fb->to_mirror && unmark(fb)))
 		fb->phase = FB_FAILED;
 	else
 		fb->phase = FB_FINAL_DONE;
@@ -469,7 +525,7 @@ static void *fb_thread(void *arg)
 
 /* ---- the loop's side ---- */
 
-static void fb_start_thread(struct fs_ctx *fs)
+void fb_start_thread(struct fs_ctx *fs)
 {
 	struct failback *fb = &fs->fb;
 	pthread_condattr_t ca;
@@ -478,6 +534,7 @@ static void fb_start_thread(struct fs_ctx *fs)
 	snprintf(fb->dst_url, sizeof(fb->dst_url), "%s", fs->opts.primary);
 	fb->node = (uint32_t)fs->opts.node;
 	fb->timeout_ms = fs->opts.failover_timeout_ms;
+	fb->mirror = &fs->mirror;
 	pthread_mutex_init(&fb->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -494,7 +551,7 @@ static void fb_start_thread(struct fs_ctx *fs)
 	fb->started = true;
 }
 
-static void fb_command(struct failback *fb, int cmd)
+void fb_command(struct failback *fb, int cmd)
 {
 	pthread_mutex_lock(&fb->mu);
 	fb->cmd = cmd;
@@ -520,7 +577,8 @@ void fs_failback_dirty_fh(struct fs_ctx *fs, const void *fh, uint32_t len)
 {
 	struct failback *fb = &fs->fb;
 
-	if (!fb->started || fs->serve == SERVE_PRIMARY || !len)
+	if (!fb->started || !len ||
+	    (fs->serve == SERVE_PRIMARY && !fb->to_mirror))
 		return;
 	pthread_mutex_lock(&fb->mu);
 	set_add(&fb->dirty, fh_key(fh, len));
@@ -546,7 +604,7 @@ void fs_failback_defer_write(struct fs_ctx *fs, struct fs_op *op)
 
 /* After the switch (or the freeze called off): the deferred writes
  * decide about their record now, and go where the service is. */
-static void fb_release_writes(struct fs_ctx *fs)
+void fs_failback_release_writes(struct fs_ctx *fs)
 {
 	struct fs_op *op = fs->fb.deferred_head;
 
@@ -572,20 +630,21 @@ static void fb_unfreeze(struct fs_ctx *fs, const char *why)
 {
 	struct failback *fb = &fs->fb;
 
-	syslog(LOG_ERR, "failback to the primary %s called off after %.1f s "
-	       "frozen: %s; the mirror keeps serving (%u held requests go "
-	       "back to it); trying again in %d s", fs->primary.url_text,
-	       (ev_now_ms() - fb->freeze_start_ms) / 1000.0, why, fs->held,
+	syslog(LOG_ERR, "%s called off after %.1f s frozen: %s; the %s keeps "
+	       "serving (%u held requests go back to it); trying again in "
+	       "%d s", fb->to_mirror ? "re-attaching the mirror" :
+	       "failback to the primary", (ev_now_ms() - fb->freeze_start_ms) /
+	       1000.0, why, fb->to_mirror ? "primary" : "mirror", fs->held,
 	       FB_RETRY_MS / 1000);
-	fs->serve = SERVE_MIRROR;
+	fs->serve = fb->to_mirror ? SERVE_PRIMARY : SERVE_MIRROR;
 	fb->final_sent = false;
 	fb->requested = false;
 	fb->retry_at_ms = ev_now_ms() + FB_RETRY_MS;
-	fs_resubmit_held(fs, &fs->secondary);
-	fb_release_writes(fs);
+	fs_resubmit_held(fs, fs->active);
+	fs_failback_release_writes(fs);
 }
 
-static void fb_freeze(struct fs_ctx *fs)
+void fb_freeze(struct fs_ctx *fs)
 {
 	struct failback *fb = &fs->fb;
 
@@ -595,14 +654,15 @@ static void fb_freeze(struct fs_ctx *fs)
 	fb->freeze_start_ms = ev_now_ms();
 	fb->drain_deadline_ms = fb->freeze_start_ms + FB_DRAIN_MS;
 	fb->final_sent = false;
-	syslog(LOG_NOTICE, "failback to the primary %s: freezing I/O for the "
-	       "final pass (%s)", fs->primary.url_text,
+	syslog(LOG_NOTICE, "%s: freezing I/O for the final pass (%s)",
+	       fb->to_mirror ? "re-attaching the mirror" :
+	       "failback to the primary", fb->to_mirror ? "in sync" :
 	       fb->requested ? "asked for" : "failback=auto, settled");
 }
 
 static bool fb_drained(struct fs_ctx *fs)
 {
-	struct rep_export *s = &fs->secondary;
+	struct rep_export *s = fs->active;
 	unsigned inflight = s->waiting;
 
 	for (int i = 0; i < s->nconns; i++)
@@ -649,11 +709,11 @@ struct fb_remap {
 static void remap_back(void *arg, struct ino *ino)
 {
 	struct fb_remap *m = arg;
-	const struct fb_pair *p = pairs_get(m->pairs, ino->fh, ino->fh_len);
+	const struct fb_pair *p = fb_pairs_get(m->pairs, ino->fh, ino->fh_len);
 	const struct fb_pair *sd;
 
 	if (ino->silly && ino->silly_dir_len &&
-	    (sd = pairs_get(m->pairs, ino->silly_dir_fh,
+	    (sd = fb_pairs_get(m->pairs, ino->silly_dir_fh,
 			    ino->silly_dir_len))) {
 		memcpy(ino->silly_dir_fh, sd->dst.data, sd->dst.len);
 		ino->silly_dir_len = sd->dst.len;
@@ -717,12 +777,12 @@ static void fb_switch(struct fs_ctx *fs)
 	       fb->last_freeze_ms / 1000.0, m.moved, m.bound, m.missing,
 	       fs->secondary.url_text);
 	fs_resubmit_held(fs, &fs->primary);
-	fb_release_writes(fs);
+	fs_failback_release_writes(fs);
 	(void)held;
 }
 
 /* The loop's view of the thread's phase; logs a failure once. */
-static int fb_phase(struct fs_ctx *fs)
+int fb_phase(struct fs_ctx *fs)
 {
 	struct failback *fb = &fs->fb;
 	int phase;
@@ -731,8 +791,8 @@ static int fb_phase(struct fs_ctx *fs)
 	phase = fb->phase;
 	if (phase == FB_FAILED && !fb->failed_logged) {
 		fb->failed_logged = true;
-		syslog(LOG_ERR, "resync of the primary %s failed: %s; trying "
-		       "again once it answers", fs->primary.url_text, fb->err);
+		syslog(LOG_ERR, "resync of the %s failed: %s; trying again "
+		       "once it answers", fb_target(fb), fb->err);
 	}
 	pthread_mutex_unlock(&fb->mu);
 	return phase;
@@ -772,6 +832,7 @@ static void fb_mirror_pump(struct fs_ctx *fs)
 		       fs->opts.failback_manual ? "manual" : "auto");
 		pthread_mutex_lock(&fb->mu);
 		fb->phase = FB_COPYING;
+		fb->to_mirror = false;
 		fb->need_probe = fs->primary_unprobed;
 		pthread_mutex_unlock(&fb->mu);
 		fb_command(fb, FB_CMD_SYNC);
@@ -809,14 +870,19 @@ void fs_failback_pump(struct fs_ctx *fs)
 		fb_mirror_pump(fs);
 		return;
 	}
+	if (fs->serve == SERVE_PRIMARY) {
+		fs_reattach_pump(fs);
+		return;
+	}
 	if (fs->serve != SERVE_FAILBACK)
 		return;
 	if (!fb->final_sent) {
-		const char *blocked = fb_blocked(fs);
+		const char *blocked = fb->to_mirror ? fs_reattach_blocked(fs) :
+				      fb_blocked(fs);
 
 		if (blocked || fb_phase(fs) != FB_IN_SYNC)
 			fb_unfreeze(fs, blocked ? blocked :
-				    "the primary fell out of sync");
+				    "the resync fell out of sync");
 		else if (fb_drained(fs))
 			fb_send_final(fs);
 		else if (ev_now_ms() > fb->drain_deadline_ms)
@@ -825,11 +891,14 @@ void fs_failback_pump(struct fs_ctx *fs)
 		return;
 	}
 	phase = fb_phase(fs);
-	if (phase == FB_FINAL_DONE)
+	if (phase == FB_FINAL_DONE && fb->to_mirror)
+		fs_reattach_switch(fs);
+	else if (phase == FB_FINAL_DONE)
 		fb_switch(fs);
 	else if (phase == FB_FAILED)
 		fb_unfreeze(fs, fb->err);
-	else if (fs->primary_health.state == HEALTH_DOWN)
+	else if (fs->primary_health.state == HEALTH_DOWN ||
+		 fs->secondary_health.state == HEALTH_DOWN)
 		fb->cancel = 1;
 }
 
@@ -874,6 +943,7 @@ void fs_failback_view(struct fs_ctx *fs, struct fb_view *v)
 	if (!fb->started)
 		return;
 	pthread_mutex_lock(&fb->mu);
+	v->to_mirror = fb->to_mirror;
 	v->phase = fb->phase;
 	v->passes = fb->passes;
 	v->pass_running = fb->pass_running;

@@ -14,6 +14,8 @@
 
 #include "replica/apl_rpc.h"
 #include "replica/jstore.h"
+#include "replica/jwriter.h"
+#include "replica/mirror.h"
 #include "replica/treesync.h"
 
 enum fb_phase {
@@ -71,6 +73,12 @@ struct failback {
 	uint64_t last_pass_ms;		/* how long the last pass took */
 	uint64_t resync_start_ms;
 	char err[512];
+	/* the direction: false, the primary from the mirror (failback);
+	 * true, the mirror from the primary (fs/reattach.c) */
+	bool to_mirror;
+	struct mirror *mirror;	/* the keeper (thread-safe calls only) */
+	struct jw_end end;	/* to_mirror: where the journal ends */
+	bool end_known;
 	bool need_probe;	/* the primary was down at mount */
 	bool probed;		/* probe_primary: sizes below */
 	uint32_t probed_rtmax;
@@ -85,6 +93,7 @@ struct failback {
 	uint64_t freeze_start_ms;
 	uint64_t drain_deadline_ms;
 	uint64_t failbacks;
+	uint64_t reattaches;	/* mirror resyncs after an overflow */
 	time_t last_failback;
 	uint64_t last_freeze_ms;
 	struct fs_op *deferred_head;	/* WRITEs that came while frozen */
@@ -93,6 +102,7 @@ struct failback {
 
 /* What ofsrep status shows (fs_failback_view). */
 struct fb_view {
+	bool to_mirror;		/* the mirror being resynced (reattach.c) */
 	int phase;
 	unsigned passes;
 	bool pass_running;
@@ -105,6 +115,22 @@ struct fb_view {
 struct fs_ctx;
 struct fs_op;
 struct ino;
+
+/* Shared with fs/reattach.c (the other direction). */
+void fb_start_thread(struct fs_ctx *fs);
+void fb_command(struct failback *fb, int cmd);
+void fb_freeze(struct fs_ctx *fs);
+int fb_phase(struct fs_ctx *fs);
+const struct fb_pair *fb_pairs_get(const struct fb_pairs *p,
+				   const void *fh, uint32_t len);
+enum { FB_CMD_NONE, FB_CMD_SYNC, FB_CMD_FINAL, FB_CMD_QUIT };
+#define FB_RETRY_MS		5000
+
+/* fs/reattach.c: the mirror resynced online after a spool overflow. */
+void fs_reattach_pump(struct fs_ctx *fs);
+const char *fs_reattach_blocked(struct fs_ctx *fs);
+void fs_reattach_switch(struct fs_ctx *fs);
+void fs_failback_release_writes(struct fs_ctx *fs);
 
 /* From fs_failover_pump while the mirror serves (or a failback freezes). */
 void fs_failback_pump(struct fs_ctx *fs);

@@ -284,6 +284,7 @@ void fs_failover_pump(struct fs_ctx *fs)
 	case SERVE_PRIMARY:
 		if (fs->primary_health.state != HEALTH_DOWN) {
 			fs->failover_blocked_logged = false;
+			fs_failback_pump(fs);	/* a mirror to re-attach */
 			return;
 		}
 		blocked = failover_blocked(fs);

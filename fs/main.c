@@ -165,7 +165,10 @@ static void fs_after_batch(void *ctx)
 	}
 	fs_pump(fs);
 	fs_failover_pump(fs);
-	if (fs_recording(fs)) {
+	/* Detached, the writer's seqs run past a journal that stopped:
+	 * nothing for the keeper to reach (fs/reattach.c). */
+	if (fs_recording(fs) &&
+	    atomic_load(&fs->jw.route) != JW_ROUTE_DETACHED) {
 		mirror_kick(&fs->mirror, jnl_app_durable(&fs->jw.app),
 			    jw_backlog(&fs->jw));
 	}

@@ -38,7 +38,10 @@
  *       "last_unix_time":N|null, "last_freeze_s":F|null},
  *    "last_failover":null | {"unix_time":N, "freeze_s":F, "count":N},
  *    "resync":null | {"target":"secondary", "source":"spool",
- *       "bytes_total":N, "bytes_left":N},
+ *       "bytes_total":N, "bytes_left":N} | {"target":"secondary",
+ *       "source":"tree" (after a spool overflow, fs/reattach.c),
+ *       "state":STR (as failback's), "passes":N, "objects":N,
+ *       "bytes_compared":N, "fixed":N, "bytes_copied":N},
  *    "exports":[
  *      {"role":"primary", "url":STR,
  *       "state":"up"|"unresponsive"|"down"|"failing-over"|"stale"|
@@ -141,10 +144,18 @@ static void secondary_assess(struct fs_ctx *fs, struct report *r)
 			"its journal");
 		break;
 	case JW_ROUTE_DETACHED:
+		if (r->fb.to_mirror && r->fb.phase != FB_OFF &&
+		    r->fb.phase != FB_FAILED) {
+			r->secondary_state = "resync";
+			problem(r, 1, "secondary back after a spool overflow: "
+				"its mirror is being resynced from the primary "
+				"(online)");
+			break;
+		}
 		r->secondary_state = "stale";
 		problem(r, 1, "secondary stale: the spool overflowed, nothing "
-			"is replicated; the mirror needs a full resync "
-			"(ofsrep-fsck)");
+			"is replicated; the mirror is resynced from the primary "
+			"once the secondary answers");
 		break;
 	default:
 		r->secondary_state = "up";
@@ -189,6 +200,11 @@ static void assess(struct fs_ctx *fs, struct report *r)
 			"again and is brought up to date (resync)");
 		break;
 	case SERVE_FAILBACK:
+		if (r->fb.to_mirror) {
+			problem(r, 2, "re-attaching the mirror: I/O is held "
+				"for the final resync pass");
+			break;
+		}
 		r->primary_state = "failing-back";
 		problem(r, 2, "failing back to the primary: I/O is held for "
 			"the final resync pass");
@@ -313,6 +329,7 @@ static void failback_json(struct fs_ctx *fs, const struct report *r,
 	    PRIu64 ",\"fixed\":%" PRIu64 ",\"bytes_copied\":%" PRIu64
 	    ",\"in_sync_for_s\":", fs->opts.failback_manual ? "manual" :
 	    "auto", fs->opts.failback_settle_s,
+	    v->to_mirror ? "off" :
 	    fs->serve == SERVE_FAILBACK && v->phase == FB_IN_SYNC ?
 	    "freezing" : fs_failback_phase_name(v->phase), v->passes,
 	    v->pass.entries, v->pass.bytes, v->pass.fixed, v->pass.copied);
@@ -351,6 +368,7 @@ static void status_json(struct fs_ctx *fs, const struct report *r,
 		json_str(o, r->problems[i]);
 	}
 	put(o, "],\"serving\":\"%s\",\"failback\":",
+	    fs->serve == SERVE_FAILBACK && r->fb.to_mirror ? "primary" :
 	    fs_serve_name(fs->serve));
 	failback_json(fs, r, o);
 	put(o, ",\"last_failover\":");
@@ -361,7 +379,15 @@ static void status_json(struct fs_ctx *fs, const struct report *r,
 	else
 		put(o, "null");
 	put(o, ",\"resync\":");
-	if (r->route == JW_ROUTE_DRAINING)
+	if (r->fb.to_mirror && r->fb.phase != FB_OFF)
+		put(o, "{\"target\":\"secondary\",\"source\":\"tree\","
+		    "\"state\":\"%s\",\"passes\":%u,\"objects\":%" PRIu64
+		    ",\"bytes_compared\":%" PRIu64 ",\"fixed\":%" PRIu64
+		    ",\"bytes_copied\":%" PRIu64 "}",
+		    fs_failback_phase_name(r->fb.phase), r->fb.passes,
+		    r->fb.pass.entries, r->fb.pass.bytes, r->fb.pass.fixed,
+		    r->fb.pass.copied);
+	else if (r->route == JW_ROUTE_DRAINING)
 		put(o, "{\"target\":\"secondary\",\"source\":\"spool\","
 		    "\"bytes_total\":%" PRIu64 ",\"bytes_left\":%" PRIu64 "}",
 		    atomic_load(&fs->jw.drain_total),

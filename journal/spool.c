@@ -569,6 +569,19 @@ int jnl_spool_reset(struct jnl_spool *sp, char *err, size_t errlen)
 	return rc;
 }
 
+int jnl_spool_clear_overflow(struct jnl_spool *sp, char *err, size_t errlen)
+{
+	/* The entries first (jnl_spool_reset): with the flag gone, an old
+	 * entry left behind would be drained into the new epoch's places. */
+	int rc = jnl_spool_reset(sp, err, errlen);
+
+	if (rc)
+		return rc;
+	sp->flags &= ~JNL_SPOOL_OVERFLOWED;
+	sp->lost_seq = 0;
+	return hdr_store(sp, err, errlen);
+}
+
 int jnl_spool_mark_overflow(struct jnl_spool *sp, uint64_t first_seq,
 			    char *err, size_t errlen)
 {

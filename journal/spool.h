@@ -107,6 +107,9 @@ int jnl_spool_advance(struct jnl_spool *sp, const struct jnl_spool_entry *e,
 		      char *err, size_t errlen);
 /* Everything is drained: empties the file (the flags stay). */
 int jnl_spool_reset(struct jnl_spool *sp, char *err, size_t errlen);
+/* The mirror was resynced from the primary (fs/failback.c): every entry
+ * is dropped, then the OVERFLOWED flag, durably. */
+int jnl_spool_clear_overflow(struct jnl_spool *sp, char *err, size_t errlen);
 /* Records that the group starting at @first_seq was lost (overflow). */
 int jnl_spool_mark_overflow(struct jnl_spool *sp, uint64_t first_seq,
 			    char *err, size_t errlen);

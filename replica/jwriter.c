@@ -115,7 +115,7 @@ static int count_rec(void *arg, const struct jnl_rec *rec)
 	return 0;
 }
 
-static int jw_conf(struct jwriter *jw, struct jnl_reader *rd, uint32_t node,
+static int jw_conf(struct jnl_reader *rd, uint32_t node,
 		   struct jnl_app_conf *c)
 {
 	uint64_t e = (uint64_t)time(NULL);
@@ -135,24 +135,24 @@ static int jw_conf(struct jwriter *jw, struct jnl_reader *rd, uint32_t node,
 /* Where reading starts: at the applier's checkpoint if there is one
  * (the segments before it are applied and may be trimmed), else at the
  * first segment. */
-static int start_point(struct jwriter *jw, struct jnl_reader *rd,
+static int start_point(struct jstore *js, struct jnl_reader *rd,
 		       uint64_t *from, char *err, size_t errlen)
 {
 	struct jnl_ckpt ck;
 	unsigned slot;
-	int rc = jstore_ckpt_load(&jw->js, &ck, &slot, err, errlen);
+	int rc = jstore_ckpt_load(js, &ck, &slot, err, errlen);
 
 	*from = 0;
-	jnl_rd_init(rd, jw->js.node);
+	jnl_rd_init(rd, js->node);
 	if (rc == -ENOENT)
 		return 0;
 	if (rc)
 		return rc;
-	if (ck.node != jw->js.node || jnl_rd_init_ckpt(rd, &ck)) {
+	if (ck.node != js->node || jnl_rd_init_ckpt(rd, &ck)) {
 		snprintf(err, errlen, "journal of node %u on %s: the "
 			 "checkpoint is not usable (run: ofsrep-journal check "
-			 "'%s' --node %u)", jw->js.node, jw->js.url,
-			 jw->js.url, jw->js.node);
+			 "'%s' --node %u)", js->node, js->url,
+			 js->url, js->node);
 		return -EUCLEAN;
 	}
 	*from = ck.segno;
@@ -170,6 +170,60 @@ static int jw_read_stale(struct jwriter *jw, char *err, size_t errlen)
 		return rc;
 	jw->primary_stale_since = since ? since : 1;
 	return 0;
+}
+
+int jw_read_end(struct jstore *js, struct jw_end *end, char *err,
+		size_t errlen)
+{
+	struct jw_segs s = { 0 };
+	struct jnl_reader rd;
+	uint32_t node = js->node;
+	const char *url = js->url;
+	uint64_t from = 0;
+	uint64_t rd_start_off;
+	int rc;
+
+	memset(end, 0, sizeof(*end));
+	rc = start_point(js, &rd, &from, err, errlen);
+	if (!rc)
+		rc = segs_read(js, from, &s, err, errlen);
+	if (rc)
+		goto out;
+	if (from && (!s.n || s.segnos[0] != from)) {
+		snprintf(err, errlen, "journal of node %u on %s: the "
+			 "checkpoint's segment %016llx is missing (run: "
+			 "ofsrep-journal check '%s' --node %u)", node, url,
+			 (unsigned long long)from, url, node);
+		rc = -EUCLEAN;
+		goto out;
+	}
+	rd_start_off = rd.start_off;
+	rc = jnl_rd_walk(&rd, s.segs, s.n, count_rec, &end->nrecs);
+	if (rc) {
+		char why[256];
+
+		jnl_end_describe(&rd.end, why, sizeof(why));
+		snprintf(err, errlen, "journal of node %u on %s cannot be "
+			 "continued: %s (run: ofsrep-journal check '%s' "
+			 "--node %u)", node, url, why, url, node);
+		goto out;
+	}
+	rc = jw_conf(&rd, node, &end->conf);
+	if (rc) {
+		snprintf(err, errlen, "journal of node %u on %s: cannot "
+			 "continue it: %s", node, url, strerror(-rc));
+		goto out;
+	}
+	end->conf.seg_limit = JW_SEG_LIMIT;
+	/* Until the applier reports, the backlog counts from here: the
+	 * checkpoint, or the oldest segment there is. */
+	end->base_segno = from ? from : s.n ? s.segnos[0] : end->conf.segno;
+	end->base_offset = from ? rd_start_off : JNL_SEG_HDR_SIZE;
+	end->replace_from = s.n && s.segnos[s.n - 1] >= end->conf.segno ?
+			    end->conf.segno : UINT64_MAX;
+out:
+	segs_free(&s);
+	return rc;
 }
 
 /* journal/tail.c rule T2: before this mount writes any group. */
@@ -299,12 +353,9 @@ int jw_open(struct jwriter *jw, const char *url, uint32_t node,
 	    int timeout_ms, const struct jw_spool_conf *sc,
 	    struct ev_loop *loop, char *err, size_t errlen)
 {
-	struct jw_segs s = { 0 };
-	struct jnl_reader rd;
+	struct jw_end end;
 	struct jnl_app_conf c;
 	uint64_t nrecs = 0;
-	uint64_t from = 0;
-	uint64_t rd_start_off = 0;
 	int rc;
 
 	memset(jw, 0, sizeof(*jw));
@@ -324,43 +375,14 @@ int jw_open(struct jwriter *jw, const char *url, uint32_t node,
 	if (!rc && sc)
 		rc = jw_io_recover(jw, sc->path, sc->max, err, errlen);
 	if (!rc)
-		rc = start_point(jw, &rd, &from, err, errlen);
-	if (!rc)
-		rc = segs_read(&jw->js, from, &s, err, errlen);
+		rc = jw_read_end(&jw->js, &end, err, errlen);
 	if (rc)
 		goto out;
-	if (from && (!s.n || s.segnos[0] != from)) {
-		snprintf(err, errlen, "journal of node %u on %s: the "
-			 "checkpoint's segment %016llx is missing (run: "
-			 "ofsrep-journal check '%s' --node %u)", node, url,
-			 (unsigned long long)from, url, node);
-		rc = -EUCLEAN;
-		goto out;
-	}
-	rd_start_off = rd.start_off;
-	rc = jnl_rd_walk(&rd, s.segs, s.n, count_rec, &nrecs);
-	if (rc) {
-		char why[256];
-
-		jnl_end_describe(&rd.end, why, sizeof(why));
-		snprintf(err, errlen, "journal of node %u on %s cannot be "
-			 "continued: %s (run: ofsrep-journal check '%s' "
-			 "--node %u)", node, url, why, url, node);
-		goto out;
-	}
-	rc = jw_conf(jw, &rd, node, &c);
-	if (rc) {
-		snprintf(err, errlen, "journal of node %u on %s: cannot "
-			 "continue it: %s", node, url, strerror(-rc));
-		goto out;
-	}
-	c.seg_limit = JW_SEG_LIMIT;
-	/* Until the applier reports, the backlog counts from here: the
-	 * checkpoint, or the oldest segment there is. */
-	jw->base_segno = from ? from : s.n ? s.segnos[0] : c.segno;
-	jw->base_offset = from ? rd_start_off : JNL_SEG_HDR_SIZE;
-	jw->replace_from = s.n && s.segnos[s.n - 1] >= c.segno ? c.segno :
-			   UINT64_MAX;
+	c = end.conf;
+	jw->base_segno = end.base_segno;
+	jw->base_offset = end.base_offset;
+	jw->replace_from = end.replace_from;
+	nrecs = end.nrecs;
 	rc = jw_tail_clear(jw, sc, err, errlen);
 	if (rc)
 		goto out;
@@ -378,7 +400,6 @@ int jw_open(struct jwriter *jw, const char *url, uint32_t node,
 		       url, (unsigned long long)nrecs,
 		       (unsigned long long)c.first_seq, c.epoch);
 out:
-	segs_free(&s);
 	if (rc) {
 		jnl_spool_close(&jw->spool);
 		jstore_close(&jw->js);
@@ -599,6 +620,36 @@ void jw_pump(struct jwriter *jw)
 			  jw->job.w.segno >= jw->replace_from;
 	jw->job.rc = 0;
 	job_post(jw);
+}
+
+int jw_reattach(struct jwriter *jw, const struct jw_end *end, char *err,
+		size_t errlen)
+{
+	int rc;
+
+	if (atomic_load(&jw->route) != JW_ROUTE_DETACHED || !jw_idle(jw)) {
+		snprintf(err, errlen, "the journal writer is busy");
+		return -EBUSY;
+	}
+	/* Idle and DETACHED: the I/O thread has no job and touches neither
+	 * the spool nor the appender until the next one. */
+	rc = jnl_spool_clear_overflow(&jw->spool, err, errlen);
+	if (rc)
+		return rc;
+	jnl_app_fini(&jw->app);
+	rc = jnl_app_init(&jw->app, &end->conf);
+	if (rc) {
+		snprintf(err, errlen, "journal appender: %s", strerror(-rc));
+		return rc;
+	}
+	jw->base_segno = end->base_segno;
+	jw->base_offset = end->base_offset;
+	jw->replace_from = end->replace_from;
+	atomic_store(&jw->route, JW_ROUTE_DIRECT);
+	syslog(LOG_NOTICE, "journal of node %u on %s: attached again, "
+	       "continuing at seq %llu in epoch %u", jw->js.node, jw->js.url,
+	       (unsigned long long)end->conf.first_seq, end->conf.epoch);
+	return 0;
 }
 
 bool jw_idle(const struct jwriter *jw)

@@ -123,6 +123,26 @@ struct jw_spool_conf {
 	bool secondary_down;
 };
 
+/* Where the node's journal ends and how a new epoch continues it. */
+struct jw_end {
+	struct jnl_app_conf conf;	/* a new epoch, after the last record */
+	uint64_t base_segno;		/* applied position (the checkpoint) */
+	uint64_t base_offset;
+	uint64_t replace_from;		/* an EMPTY last segment to rewrite */
+	uint64_t nrecs;			/* records read */
+};
+
+/* Reads the journal of js->node on the open store to its end (W3). */
+int jw_read_end(struct jstore *js, struct jw_end *end, char *err,
+		size_t errlen);
+
+/* DETACHED -> DIRECT after the mirror was resynced from the primary
+ * (fs/failback.c): the spool is emptied and its overflow flag cleared,
+ * and the journal continues at @end (a new epoch: every fid must be
+ * introduced again).  Only while idle; 0 or -errno with @err. */
+int jw_reattach(struct jwriter *jw, const struct jw_end *end, char *err,
+		size_t errlen);
+
 /* Opens the node's journal on @url (creating .ofsrep/journal/<node>),
  * reads it to the end, takes a new epoch and prepares to continue it.
  * Synchronous; run before mounting.  Returns 0 or -errno with one line in

@@ -361,7 +361,7 @@ static bool mirror_due(struct mirror *m, struct mirror_run *r, bool first,
 	}
 	/* The last run ended short of the target: the journal's listing
 	 * lagged; do not spin on it. */
-	if (!first && m->have_pos && m->pos.seq == last_seq &&
+	if (!first && (m->have_pos ? m->pos.seq : 0) == last_seq &&
 	    now < r->noprogress_until_ms) {
 		*wait_ms = r->noprogress_until_ms - now;
 		return false;
@@ -588,6 +588,15 @@ void mirror_handover_release(struct mirror *m)
 	memset(&m->ho, 0, sizeof(m->ho));
 	atomic_store(&m->state, MIRROR_LIVE);
 	pthread_cond_signal(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+}
+
+void mirror_reset_target(struct mirror *m, uint64_t seq)
+{
+	if (!m->started)
+		return;
+	pthread_mutex_lock(&m->mu);
+	m->target = seq;
 	pthread_mutex_unlock(&m->mu);
 }
 

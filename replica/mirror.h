@@ -119,6 +119,9 @@ void mirror_handover_request(struct mirror *m, uint64_t seq,
 /* The handover, once the keeper applied up to the requested seq. */
 const struct mirror_handover *mirror_handover_poll(struct mirror *m);
 void mirror_handover_release(struct mirror *m);
+/* The journal was attached again at a lower seq than the writer had
+ * counted while detached (jw_reattach): the target follows. */
+void mirror_reset_target(struct mirror *m, uint64_t seq);
 /* Failback: LIVE back to applying, from where the handover stopped. */
 void mirror_resume(struct mirror *m);
 void mirror_handover_cancel(struct mirror *m);

@@ -22,7 +22,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from conftest import ofsrep_bin  # noqa: E402
-from test_journal_mirror import mirror_dir, wait_mirror_equal  # noqa: E402
+from test_journal_mirror import assert_mirror_equals_primary, mirror_dir, \
+    wait_mirror_equal  # noqa: E402
 from test_journal_mode import daemon_pid, mount_journal  # noqa: E402
 from test_status import status, wait_health  # noqa: E402
 from verifying import Workload  # noqa: E402
@@ -120,11 +121,9 @@ def test_daemon_killed_while_spooling_loses_nothing(lab):
           % (wl.acked, spool["bytes"], n))
 
 
-def test_full_spool_detaches_the_journal_and_says_so(lab):
-    """spool_max=1 MiB: past it nothing is replicated any more; writers
-    never fail, ofsrep status says the mirror is stale, and so does the
-    next mount (the flag is in the spool's header)."""
-    mnt = mount_journal(lab, {"OFSREP_MOUNT_OPTS": "-o spool_max=1"})
+def overflow(lab, mnt):
+    """NAS b killed, 3 MiB written with spool_max=1: the spool overflows,
+    nothing is replicated any more, writers never fail."""
     lab.nas("b", "kill")
     data = os.urandom(64 * 1024)
     with open(os.path.join(mnt, "big"), "wb") as f:
@@ -133,18 +132,63 @@ def test_full_spool_detaches_the_journal_and_says_so(lab):
     rc, j = wait_secondary_state(mnt, "stale")
     assert rc == 1, j
     assert secondary(j)["spool"]["overflowed"] is True
-    assert any("full resync" in p for p in j["problems"]), j["problems"]
-    lab.nas("b", "start")
-    with open(os.path.join(mnt, "after"), "wb") as f:
-        f.write(b"x" * 1000)
-    assert status(mnt, json_out=True)[1]["exports"][1]["state"] == "stale"
+    assert any("resynced from the primary" in p for p in j["problems"]), \
+        j["problems"]
     assert os.path.getsize(lab.export_dir("a") / "big") == 48 * 65536
+
+
+def resynced_online(lab, mnt):
+    """NAS b is back: the mirror is resynced from the primary while a
+    workload runs, and the journal attached again (fs/reattach.c)."""
+    os.makedirs(os.path.join(mnt, "w"), exist_ok=True)
+    wl = Workload(os.path.join(mnt, "w"), seed=13)
+    wl.start()
+    try:
+        j = wait_health(mnt, 0, timeout=120)
+        time.sleep(1.0)
+    finally:
+        wl.stop()
+    assert not wl.errors, wl.errors
+    assert j["resync"] is None and j["journal"]["route"] == "direct", j
+    assert secondary(j)["spool"]["overflowed"] is False, j
+    with open(os.path.join(mnt, "after"), "wb") as f:
+        f.write(b"journaled again")
+    wl.check(os.path.join(mnt, "w"))
     lab.umount()
-    mount_journal(lab, {"OFSREP_MOUNT_OPTS": "-o spool_max=1"})
-    rc, j = status(mnt, json_out=True)[:2]
-    assert rc == 1 and secondary(j)["state"] == "stale", j
+    log = (lab.dir / "ofsrep.log").read_text()
+    assert "journal attached again" in log, log[-3000:]
+    assert (mirror_dir(lab) / "after").read_bytes() == b"journaled again"
+    n = wl.check(mirror_dir(lab) / "w")
+    assert_mirror_equals_primary(lab)
+    proc = subprocess.run([os.path.join(os.path.dirname(ofsrep_bin()),
+                                        "ofsrep-journal"), "check",
+                           lab.url("b"), "--node", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return n, wl
+
+
+def test_spool_overflow_then_the_mirror_is_resynced_online(lab):
+    mnt = mount_journal(lab, {"OFSREP_MOUNT_OPTS": "-o spool_max=1"})
+    overflow(lab, mnt)
+    lab.nas("b", "start")
+    n, wl = resynced_online(lab, mnt)
+    print("\nspool overflow, NAS b back: mirror resynced online under a "
+          "workload (%d ops acknowledged, %d entries verified in the "
+          "mirror)" % (wl.acked, n))
+
+
+def test_spool_overflow_is_remembered_and_resynced_at_the_next_mount(lab):
+    """The overflow flag is in the spool's header: a mount after it (NAS
+    b back) starts detached and resyncs the mirror online."""
+    mnt = mount_journal(lab, {"OFSREP_MOUNT_OPTS": "-o spool_max=1"})
+    overflow(lab, mnt)
+    lab.umount()
+    lab.nas("b", "start")
+    mnt = mount_journal(lab, {"OFSREP_MOUNT_OPTS": "-o spool_max=1"})
     log = (lab.dir / "ofsrep.log").read_text()
     assert "overflowed in an earlier mount" in log, log[-2000:]
+    resynced_online(lab, mnt)
 
 
 def test_local_disk_full_under_the_spool_holds_acks_then_recovers(lab):
