@@ -116,6 +116,12 @@ struct fs_ctx;
 struct fs_op;
 struct ino;
 
+/* fs/resync.c: the thread, and the handle sets it shares. */
+uint64_t fb_fh_key(const void *fh, uint32_t len);
+uint64_t fb_mono_ms(void);	/* CLOCK_MONOTONIC, ms */
+const char *fb_target(const struct failback *fb);	/* "primary"... */
+void fb_set_add(struct fb_set *s, uint64_t k);
+void fb_set_free(struct fb_set *s);
 /* Shared with fs/reattach.c (the other direction). */
 void fb_start_thread(struct fs_ctx *fs);
 void fb_command(struct failback *fb, int cmd);
