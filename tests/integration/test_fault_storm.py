@@ -140,5 +140,7 @@ def test_fault_storm(lab):
         print("  %-28s %4d faults, longest freeze %.2f s" % (
             key, count[key], freeze[key]))
     print("  operations acknowledged %d, lost %d, failovers %d, failbacks "
-          "%d (online resync)" % (acked, lost, failovers, failbacks))
+          "%d (online resync), longest failback freeze %.2f s" % (
+              acked, lost, failovers, failbacks,
+              freeze["failback (switch)"]))
     assert lost == 0
