@@ -322,6 +322,7 @@ static int fs_probe(struct fs_ctx *fs)
 {
 	char primary_err[2048];
 	char err[2048];
+	char secondary_err[2048] = "";
 	bool secondary_down = false;
 	int rc;
 
@@ -357,6 +358,7 @@ static int fs_probe(struct fs_ctx *fs)
 		/* NAS b down: the journal may continue from the local tail
 		 * record, into the spool (jw_open, journal/tail.c). */
 		syslog(LOG_WARNING, "%s", err);
+		snprintf(secondary_err, sizeof(secondary_err), "%s", err);
 		secondary_down = true;
 		rc = 0;
 	}
@@ -383,6 +385,9 @@ static int fs_probe(struct fs_ctx *fs)
 		rc = jw_open(&fs->jw, fs->opts.secondary, fs->opts.node,
 			     fs->opts.probe_timeout_ms, &sc, &fs->loop, err,
 			     sizeof(err));
+		if (!rc)
+			snprintf(fs->jw.mountpoint, sizeof(fs->jw.mountpoint),
+				 "%s", fs->opts.mountpoint);
 		if (!rc && fs->jw.primary_stale_since &&
 		    !fs_may_start_on_mirror(fs)) {
 			snprintf(err, sizeof(err), "split-brain guard: node %d "
@@ -412,6 +417,11 @@ static int fs_probe(struct fs_ctx *fs)
 		 * (replica/mirror.c). */
 		if (!rc && !fs->jw.from_tail)
 			rc = fs_take_lease(fs, err, sizeof(err));
+		if (rc && secondary_down) {
+			/* one line: why NAS b is needed, and what it said */
+			fprintf(stderr, "ofsrep: %s; %s\n", secondary_err, err);
+			return 2;
+		}
 		if (rc) {
 			fprintf(stderr, "ofsrep: %s\n", err);
 			return 2;

@@ -116,8 +116,11 @@ static void bind_one(void *arg, struct ino *ino)
 	ino->bound = false;
 	p = fb_pairs_get(b->pairs, ino->fh, ino->fh_len);
 	if (!p) {
+		/* not in the primary's tree: the new epoch cannot name it,
+		 * so requests on it get ESTALE (as after a failback) */
 		b->missing += ino->fh_len != 0;
-		return;	/* bound by name at its next lookup, if any */
+		ino->fh_len = 0;
+		return;
 	}
 	fsj_bindfh(b->fs, ino, p->dst.data, p->dst.len);
 	b->bound++;

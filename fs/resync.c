@@ -226,6 +226,8 @@ static int run_pass(struct failback *fb, bool quick, bool final,
 		.progress = pass_progress, .arg = &p,
 		.cancel = &fb->cancel, .quick = quick,
 		.must_read = pass_must_read, .pair = pass_pair,
+		/* frozen for the final pass: a vanishing object is an error */
+		.live_source = !final,
 	};
 	char err[512];
 	uint64_t t0 = fb_mono_ms();

@@ -44,6 +44,8 @@
  */
 #include "replica/jwriter.h"
 
+#include "replica/lease.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -186,13 +188,58 @@ static void job_run(struct jwriter *jw, struct jw_job *job)
 }
 
 /* SPOOLING: does the export answer again? */
+/* A mount that started from the local tail (journal/tail.c) writes the
+ * secondary's journal for the first time: it must hold the journal's
+ * lease (replica/lease.c L1), and the journal must end exactly where the
+ * tail said (no other writer since, no repair by ofsrep-fsck).  0 to go
+ * on; -EAGAIN to try again later; -ESTALE when the spooled groups do not
+ * continue the journal (then nothing is written: detached, and the mirror
+ * is resynced from the primary, fs/reattach.c). */
+static int check_tail_start(struct jwriter *jw, char *err, size_t errlen)
+{
+	struct lease me;
+	struct jw_end end;
+	int rc;
+
+	if (!jw->from_tail)
+		return 0;
+	lease_self(&me, "ofsrep", jw->mountpoint);
+	rc = lease_take(&jw->js, &me, err, errlen);
+	if (rc == -EBUSY)
+		return -ESTALE;
+	if (!rc)
+		rc = jw_read_end(&jw->js, &end, err, errlen);
+	if (rc)
+		return rc == -EUCLEAN ? -ESTALE : -EAGAIN;
+	if (end.conf.first_seq != jw->tail_seq ||
+	    end.conf.chain_seed != jw->tail_chain) {
+		snprintf(err, errlen, "the journal on %s ends at seq %llu, not "
+			 "where this node's last clean unmount left it (seq "
+			 "%llu): another writer or a repair since",
+			 jw->js.url,
+			 (unsigned long long)(end.conf.first_seq - 1),
+			 (unsigned long long)(jw->tail_seq - 1));
+		return -ESTALE;
+	}
+	jw->from_tail = false;
+	return 0;
+}
+
 static void probe(struct jwriter *jw)
 {
 	char err[JSTORE_ERR_MAX];
+	int rc;
 
 	jw->next_probe_ms = ev_now_ms() + PROBE_MS;
 	jstore_close(&jw->js);	/* whatever state: start afresh */
 	if (store_ready(jw, err, sizeof(err)))
+		return;
+	rc = check_tail_start(jw, err, sizeof(err));
+	if (rc == -ESTALE) {
+		detach(jw, jw->tail_seq, err);
+		return;
+	}
+	if (rc)
 		return;
 	jw->drain_start_ms = ev_now_ms();
 	jw->drain_logged_ms = 0;

@@ -232,7 +232,9 @@ static int jw_tail_clear(struct jwriter *jw, const struct jw_spool_conf *sc,
 {
 	char path[4200];
 
-	if (!sc || !sc->path || !sc->max)
+	/* even with spool_max=0: a tail an earlier mount left must not
+	 * outlive this one's records */
+	if (!sc || !sc->path)
 		return 0;
 	jnl_tail_path(path, sizeof(path), sc->path);
 	return jnl_tail_invalidate(path, err, errlen);
@@ -253,9 +255,9 @@ static int jw_open_from_tail(struct jwriter *jw, const char *url,
 	int rc;
 
 	if (!sc || !sc->path || !sc->max) {
-		snprintf(err, errlen, "secondary %s does not answer, and "
-			 "without a spool (spool_max=0) nothing could keep "
-			 "the journal meanwhile: start NAS b first", url);
+		snprintf(err, errlen, "without a spool (spool_max=0) "
+			 "nothing could keep the journal meanwhile: start NAS b "
+			 "first");
 		return -EHOSTUNREACH;
 	}
 	jstore_init_offline(&jw->js, url, node, timeout_ms);
@@ -263,19 +265,23 @@ static int jw_open_from_tail(struct jwriter *jw, const char *url,
 	rc = jnl_tail_read(path, &t, why, sizeof(why));
 	if (!rc && (!(t.flags & JNL_TAIL_VALID) || t.node != node))
 		rc = -ESTALE;
+	if (rc == -ENOENT) {
+		snprintf(err, errlen, "no clean unmount of node %u on this "
+			 "machine recorded where its journal ends (%s), so this "
+			 "mount needs NAS b: start it", node, path);
+		return -EHOSTUNREACH;
+	}
 	if (rc) {
-		snprintf(err, errlen, "secondary %s does not answer, and the "
-			 "journal's end is known only to it: the last mount "
-			 "of node %u did not unmount cleanly (%s); start NAS b, "
-			 "or mount once it answers", url, node,
+		snprintf(err, errlen, "the journal's end is known only to NAS "
+			 "b: the last mount of node %u did not unmount cleanly "
+			 "(%s); start NAS b", node,
 			 rc == -ESTALE ? "its tail record is not valid" : why);
 		return -EHOSTUNREACH;
 	}
 	if (t.flags & JNL_TAIL_PRIMARY_STALE) {
-		snprintf(err, errlen, "secondary %s does not answer, and the "
-			 "last mount served its mirror: the primary is stale "
-			 "(split-brain guard) and the mirror cannot be reached; "
-			 "start NAS b", url);
+		snprintf(err, errlen, "the last mount served the mirror: "
+			 "the primary is stale (split-brain guard) and the "
+			 "mirror cannot be reached; start NAS b");
 		return -ESTALE;
 	}
 	rc = jnl_spool_open(&jw->spool, sc->path, node, sc->max, err,
@@ -284,17 +290,18 @@ static int jw_open_from_tail(struct jwriter *jw, const char *url,
 		return rc;
 	jw->spool_on = true;
 	if (jw->spool.flags & JNL_SPOOL_OVERFLOWED) {
-		snprintf(err, errlen, "secondary %s does not answer, and its "
-			 "mirror needs a full resync after a spool overflow "
-			 "(%s): start NAS b, then ofsrep-fsck -y "
-			 "--resync=mirror", url, sc->path);
+		snprintf(err, errlen, "its mirror misses records after a "
+			 "spool overflow (%s) and is resynced once NAS b "
+			 "answers: start NAS b", sc->path);
 		jnl_spool_close(&jw->spool);
 		return -EHOSTUNREACH;
 	}
 	if (e <= t.epoch)
 		e = (uint64_t)t.epoch + 1;
-	if (e > UINT32_MAX)
+	if (e > UINT32_MAX) {
+		jnl_spool_close(&jw->spool);
 		return -EOVERFLOW;
+	}
 	c.node = node;
 	c.epoch = (uint32_t)e;
 	c.segno = t.segno + 1;
@@ -312,6 +319,8 @@ static int jw_open_from_tail(struct jwriter *jw, const char *url,
 		return rc;
 	}
 	jw->from_tail = true;
+	jw->tail_seq = c.first_seq;
+	jw->tail_chain = c.chain_seed;
 	jw->base_segno = c.segno;
 	jw->base_offset = JNL_SEG_HDR_SIZE;
 	jw->replace_from = UINT64_MAX;
@@ -625,26 +634,33 @@ void jw_pump(struct jwriter *jw)
 int jw_reattach(struct jwriter *jw, const struct jw_end *end, char *err,
 		size_t errlen)
 {
+	struct jnl_appender fresh;
 	int rc;
 
 	if (atomic_load(&jw->route) != JW_ROUTE_DETACHED || !jw_idle(jw)) {
 		snprintf(err, errlen, "the journal writer is busy");
 		return -EBUSY;
 	}
-	/* Idle and DETACHED: the I/O thread has no job and touches neither
-	 * the spool nor the appender until the next one. */
-	rc = jnl_spool_clear_overflow(&jw->spool, err, errlen);
-	if (rc)
-		return rc;
-	jnl_app_fini(&jw->app);
-	rc = jnl_app_init(&jw->app, &end->conf);
+	/* The new appender first: once the flag is gone, the journal must
+	 * go on at once. */
+	rc = jnl_app_init(&fresh, &end->conf);
 	if (rc) {
 		snprintf(err, errlen, "journal appender: %s", strerror(-rc));
 		return rc;
 	}
+	/* Idle and DETACHED: the I/O thread has no job and touches neither
+	 * the spool nor the appender until the next one. */
+	rc = jnl_spool_clear_overflow(&jw->spool, err, errlen);
+	if (rc) {
+		jnl_app_fini(&fresh);
+		return rc;
+	}
+	jnl_app_fini(&jw->app);
+	jw->app = fresh;
 	jw->base_segno = end->base_segno;
 	jw->base_offset = end->base_offset;
 	jw->replace_from = end->replace_from;
+	jw->from_tail = false;
 	atomic_store(&jw->route, JW_ROUTE_DIRECT);
 	syslog(LOG_NOTICE, "journal of node %u on %s: attached again, "
 	       "continuing at seq %llu in epoch %u", jw->js.node, jw->js.url,

@@ -92,7 +92,11 @@ struct jwriter {
 	int io_timeout_ms;		/* failover_timeout: a group write
 					 * unanswered this long is lost */
 	bool from_tail;			/* started without the secondary,
-					 * from journal/tail.c */
+					 * from journal/tail.c; until its
+					 * journal is checked (jw_io.c) */
+	uint64_t tail_seq;		/* from_tail: the first seq and prev */
+	uint64_t tail_chain;		/* the tail promised */
+	char mountpoint[1024];		/* for the lease (from_tail) */
 	long long primary_stale_since;	/* jw_open found the split-brain
 					 * marker (fs/split.c): its since=
 					 * time; 0: none */

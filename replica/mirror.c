@@ -506,7 +506,7 @@ static void *mirror_thread(void *arg)
 		mirror_run_once(m, r);
 		pthread_mutex_lock(&m->mu);
 		m->last_run_ms = mono_ms();
-		if (m->have_pos && m->pos.seq == last_seq)
+		if ((m->have_pos ? m->pos.seq : 0) == last_seq)
 			r->noprogress_until_ms = m->last_run_ms +
 						 MIRROR_NO_PROGRESS_MS;
 		if (atomic_load(&m->state) == MIRROR_IDLE) {

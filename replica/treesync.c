@@ -697,8 +697,10 @@ static int sync_dir(struct ts *t, const struct apl_fh *sdir,
 		mark = path_push(t, sn.v[i].name);
 		rc = sync_entry(t, sdir, ddir, &sn.v[i],
 				find_ent(&dn, sn.v[i].name));
-		if (rc == -ESTALE && vanished(t, sdir, &sn.v[i])) {
+		if (rc == -ESTALE && t->c->live_source &&
+		    vanished(t, sdir, &sn.v[i])) {
 			t->err[0] = 0;
+			t->st->fixed++;	/* not equal: another pass is due */
 			rc = 0;
 		}
 		path_pop(t, mark);

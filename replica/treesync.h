@@ -48,6 +48,10 @@ struct ts_conf {
 	 * the source was written since the last pass. */
 	bool quick;
 	bool (*must_read)(void *arg, const struct apl_fh *src);
+	/* The source is being written meanwhile: an object that vanishes
+	 * (ESTALE) while compared counts as fixed (the next pass sees the
+	 * tree without it) instead of failing the run. */
+	bool live_source;
 	/* Called for every pair of objects the run leaves equal (the two
 	 * roots first): how the caller learns the destination's handles. */
 	void (*pair)(void *arg, const struct apl_fh *src,

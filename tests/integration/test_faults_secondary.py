@@ -307,7 +307,9 @@ def test_restart_without_the_secondary_after_a_crash_is_refused(lab):
     """The tail is valid only after a clean unmount (rule T2): after a
     crash, the journal's end is on NAS b alone, so the mount refuses with
     one line rather than guess."""
-    mnt = mount_journal(lab)
+    mount_journal(lab)
+    lab.umount()                            # a clean one: a valid tail
+    mnt = mount_journal(lab)                # which this mount clears
     with open(os.path.join(mnt, "f"), "wb") as f:
         f.write(b"x")
     os.kill(daemon_pid(lab), signal.SIGKILL)
@@ -347,3 +349,44 @@ def test_restart_without_the_secondary_after_a_failover_is_refused(lab):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "split-brain guard" in lines[0], proc.stderr
     assert not os.path.ismount(lab.dir / "mnt")
+
+
+def test_a_tail_behind_the_journal_is_caught_before_draining(lab):
+    """A tail record older than the journal (here: an earlier one put
+    back, as a restore from backup would): the mount without NAS b
+    spools from it, but before writing NAS b's journal it checks where
+    the journal ends, finds another end, writes nothing there, and
+    resyncs the mirror from the primary instead."""
+    mnt = mount_journal(lab)
+    with open(os.path.join(mnt, "first"), "wb") as f:
+        f.write(b"1")
+    lab.umount()
+    spool_dir = lab.dir / "spool"
+    tail = [p for p in spool_dir.iterdir() if p.name.endswith(".tail")]
+    assert len(tail) == 1, list(spool_dir.iterdir())
+    old = tail[0].read_bytes()
+    mnt = mount_journal(lab)
+    with open(os.path.join(mnt, "second"), "wb") as f:
+        f.write(b"2")
+    lab.umount()
+    tail[0].write_bytes(old)                # behind the journal now
+    lab.nas("b", "kill")
+    mnt = mount_journal(lab)
+    with open(os.path.join(mnt, "third"), "wb") as f:
+        f.write(b"3")
+    lab.nas("b", "start")
+    j = wait_health(mnt, 0, timeout=120)
+    log = (lab.dir / "ofsrep.log").read_text()
+    assert "not where this node's last clean unmount left it" in log, \
+        log[-3000:]
+    assert "journal attached again" in log, log[-3000:]
+    assert j["journal"]["route"] == "direct", j
+    lab.umount()
+    for name, data in (("first", b"1"), ("second", b"2"), ("third", b"3")):
+        assert (mirror_dir(lab) / name).read_bytes() == data, name
+    assert_mirror_equals_primary(lab)
+    proc = subprocess.run([os.path.join(os.path.dirname(ofsrep_bin()),
+                                        "ofsrep-journal"), "check",
+                           lab.url("b"), "--node", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
