@@ -345,8 +345,16 @@ static void fb_mirror_pump(struct fs_ctx *fs)
 		       fs->primary.url_text, fs->secondary.url_text,
 		       fs->opts.failback_manual ? "manual" : "auto");
 		pthread_mutex_lock(&fb->mu);
+		if (fb->split_brain) {
+			pthread_mutex_unlock(&fb->mu);
+			fb->retry_at_ms = UINT64_MAX;	/* the operator's */
+			syslog(LOG_CRIT, "%s", fb->err);
+			return;
+		}
 		fb->phase = FB_COPYING;
 		fb->to_mirror = false;
+		fb->expected_gen = fs->primary_gen ? fs->primary_gen :
+				   fs->marker_gen;
 		fb->need_probe = fs->primary_unprobed;
 		pthread_mutex_unlock(&fb->mu);
 		fb_command(fb, FB_CMD_SYNC);
@@ -458,6 +466,7 @@ void fs_failback_view(struct fs_ctx *fs, struct fb_view *v)
 		return;
 	pthread_mutex_lock(&fb->mu);
 	v->to_mirror = fb->to_mirror;
+	v->split_brain = fb->split_brain;
 	v->phase = fb->phase;
 	v->passes = fb->passes;
 	v->pass_running = fb->pass_running;

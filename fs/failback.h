@@ -79,6 +79,9 @@ struct failback {
 	struct mirror *mirror;	/* the keeper (thread-safe calls only) */
 	struct jw_end end;	/* to_mirror: where the journal ends */
 	bool end_known;
+	uint64_t expected_gen;	/* the primary's generation at the
+				 * failover (fs/split.c); 0: unknown */
+	bool split_brain;	/* it differs: no resync, ever */
 	bool need_probe;	/* the primary was down at mount */
 	bool probed;		/* probe_primary: sizes below */
 	uint32_t probed_rtmax;
@@ -102,6 +105,7 @@ struct failback {
 
 /* What ofsrep status shows (fs_failback_view). */
 struct fb_view {
+	bool split_brain;	/* see fs/split.c */
 	bool to_mirror;		/* the mirror being resynced (reattach.c) */
 	int phase;
 	unsigned passes;

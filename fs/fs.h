@@ -59,6 +59,8 @@ struct fs_ctx {
 	bool primary_stale;		/* the split-brain marker was there
 					 * at mount: started on the mirror */
 	struct failback fb;		/* resync and failback */
+	uint64_t primary_gen;		/* fs/split.c; 0: not read */
+	uint64_t marker_gen;		/* the marker's, if one was found */
 	/* Operations by era (fs/failback.c): a failback's freeze starts a
 	 * new era and waits for the ops of the old one. */
 	unsigned era;
@@ -267,6 +269,11 @@ void fs_ctl_start(struct fs_ctx *fs);
 void fs_ctl_stop(struct fs_ctx *fs);
 void fs_ctl_pump(struct fs_ctx *fs);
 int fs_status(struct fs_ctx *fs, bool json, char *buf, size_t size);
+/* fs/split.c: the primary's generation on @url (@renew: a new one), and
+ * the mount-time split-brain check (-EEXIST with one line in @err). */
+int fs_primary_gen_at(const char *url, uint32_t node, int timeout_ms,
+		      bool renew, uint64_t *gen, char *err, size_t errlen);
+int fs_split_check(struct fs_ctx *fs, char *err, size_t errlen);
 int fs_failback_main(int argc, char **argv);
 int fs_status_main(int argc, char **argv);
 

@@ -368,6 +368,16 @@ static int fs_probe(struct fs_ctx *fs)
 	}
 	fs->mode = fs->opts.mode;
 	fs->active = &fs->primary;
+	if (fs->mode == FS_MODE_NONE) {
+		/* writes without a journal: a new generation first, so a
+		 * resync from a mirror notices them (fs/split.c) */
+		char gerr[1024];
+
+		if (fs_primary_gen_at(fs->opts.primary, (uint32_t)fs->opts.node,
+				      fs->opts.probe_timeout_ms, true,
+				      &fs->primary_gen, gerr, sizeof(gerr)))
+			syslog(LOG_WARNING, "primary generation: %s", gerr);
+	}
 	health_init(&fs->primary_health, &fs->primary,
 		    fs->opts.failover_timeout_ms);
 	if (fs->mode != FS_MODE_NONE) {
@@ -410,6 +420,22 @@ static int fs_probe(struct fs_ctx *fs)
 				 fs->jw.primary_stale_since);
 			fs->primary_stale = true;
 		}
+		if (!rc && !fs->primary_unprobed && !fs->jw.from_tail) {
+			/* the primary's generation (fs/split.c), kept */
+			char gerr[1024];
+
+			if (fs_primary_gen_at(fs->opts.primary,
+					      (uint32_t)fs->opts.node,
+					      fs->opts.probe_timeout_ms, false,
+					      &fs->primary_gen, gerr,
+					      sizeof(gerr)))
+				syslog(LOG_WARNING, "primary generation: %s; "
+				       "a split brain would go unnoticed", gerr);
+		}
+		if (!rc && fs->jw.primary_stale_since && !fs->jw.from_tail)
+			rc = fs_split_check(fs, err, sizeof(err));
+		if (rc == -EEXIST)
+			jw_close(&fs->jw);
 		if (!rc && fs_primary_fenced(fs) &&
 		    fs_start_on_mirror(fs, primary_err))
 			return 2;

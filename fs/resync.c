@@ -332,6 +332,46 @@ static int prepare_mirror(struct failback *fb)
 	return rc;
 }
 
+/* Under fb->mu (dropped for the RPCs).  Before the primary is made
+ * equal to the mirror: its generation (fs/split.c) must still be the one
+ * the failover recorded, or it was written on its own since (split
+ * brain): then nothing is overwritten. */
+static int check_primary_gen(struct failback *fb)
+{
+	char err[JSTORE_ERR_MAX];
+	struct jstore js;
+	uint64_t gen = 0;
+	int rc;
+
+	if (fb->to_mirror || !fb->expected_gen)
+		return 0;
+	pthread_mutex_unlock(&fb->mu);
+	rc = jstore_open(&js, fb->dst_url, fb->node, fb->timeout_ms, err,
+			 sizeof(err));
+	if (!rc) {
+		rc = jstore_gen_read(&js, &gen, err, sizeof(err));
+		jstore_close(&js);
+	}
+	pthread_mutex_lock(&fb->mu);
+	if (rc == -ENOENT)
+		return 0;	/* none: nothing wrote it through ofsrep */
+	if (rc) {
+		snprintf(fb->err, sizeof(fb->err), "%.500s", err);
+		return rc;
+	}
+	if (gen == fb->expected_gen)
+		return 0;
+	fb->split_brain = true;
+	snprintf(fb->err, sizeof(fb->err), "split brain: the primary was "
+		 "written without a journal since the failover (generation "
+		 "%016llx, %016llx at the failover); nothing is merged or "
+		 "overwritten, the mirror keeps serving; unmount, then choose: "
+		 "ofsrep-fsck -y --keep=secondary (or --keep=primary)",
+		 (unsigned long long)gen,
+		 (unsigned long long)fb->expected_gen);
+	return -EEXIST;
+}
+
 /* COPYING: a full pass, then quick ones until nothing is left to fix. */
 static void converge(struct failback *fb)
 {
@@ -344,6 +384,8 @@ static void converge(struct failback *fb)
 	fb->resync_start_ms = fb_mono_ms();
 	fb->end_known = false;
 	rc = fb->to_mirror ? prepare_mirror(fb) : probe_primary(fb);
+	if (!rc)
+		rc = check_primary_gen(fb);
 	if (!rc)
 		rc = run_pass(fb, false, false, &st);
 	for (unsigned i = 1; !rc && st.fixed && i < FB_CONVERGE_PASSES &&

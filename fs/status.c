@@ -45,7 +45,7 @@
  *    "exports":[
  *      {"role":"primary", "url":STR,
  *       "state":"up"|"unresponsive"|"down"|"failing-over"|"stale"|
- *       "resync"|"in-sync"|"failing-back",
+ *       "resync"|"in-sync"|"failing-back"|"split-brain",
  *       "health":"up"|"suspect"|"down" (replica/health.c),
  *       "connections":N, "connections_up":N, "down_for_s":F|null,
  *       "last_error":STR|null},
@@ -183,6 +183,15 @@ static void assess(struct fs_ctx *fs, struct report *r)
 	fs_failback_view(fs, &r->fb);
 	switch (fs->serve) {
 	case SERVE_MIRROR:
+		if (r->fb.split_brain) {
+			r->primary_state = "split-brain";
+			problem(r, 1, "split brain: the primary was written "
+				"without a journal since the failover; the "
+				"mirror keeps serving and nothing is merged: "
+				"unmount, then ofsrep-fsck -y "
+				"--keep=secondary|primary");
+			break;
+		}
 		r->primary_state = r->fb.phase == FB_COPYING ? "resync" :
 				   r->fb.phase == FB_IN_SYNC ? "in-sync" :
 				   "stale";

@@ -79,6 +79,8 @@
 /* The split-brain guard's marker (fs/split.c) and its fixed size. */
 #define JSTORE_STALE_NAME	"primary-stale"
 #define JSTORE_STALE_SIZE	512
+#define JSTORE_GEN_NAME		"primary-gen"	/* on the primary: fs/split.c */
+#define JSTORE_GEN_SIZE		64
 #define JSTORE_CKPT_FILE_SIZE	(JNL_CKPT_SLOTS * JNL_CKPT_SIZE)
 #define JSTORE_DIR_MAX		32	/* "/.ofsrep/journal/4294967295" */
 #define JSTORE_PATH_MAX		64	/* longest path jstore builds */
@@ -143,6 +145,16 @@ int jstore_file_write(struct jstore *js, const char *name,
 		      size_t errlen);
 int jstore_file_remove(struct jstore *js, const char *name, char *err,
 		       size_t errlen);
+/* The primary generation the marker recorded (fs/split.c): 1 and
+ * @gen, 0 when there is no marker or it names none, or -errno. */
+int jstore_stale_gen(struct jstore *js, uint64_t *gen, char *err,
+		     size_t errlen);
+/* The primary's generation file (fs/split.c), on a store opened on the
+ * primary export.  read: 0, -ENOENT when there is none, or -errno. */
+int jstore_gen_read(struct jstore *js, uint64_t *gen, char *err,
+		    size_t errlen);
+int jstore_gen_write(struct jstore *js, uint64_t gen, char *err,
+		     size_t errlen);
 /* The split-brain guard's marker (fs/split.c): 1 and its since= time
  * when present, 0 when absent, or -errno with one line in @err. */
 int jstore_stale_read(struct jstore *js, long long *since, char *err,

@@ -189,3 +189,63 @@ int jstore_stale_read(struct jstore *js, long long *since, char *err,
 	*since = p ? atoll(p + 6) : 0;
 	return 1;
 }
+
+int jstore_stale_gen(struct jstore *js, uint64_t *gen, char *err,
+		     size_t errlen)
+{
+	uint8_t buf[JSTORE_STALE_SIZE + 1];
+	size_t len = 0;
+	int rc = jstore_file_read(js, JSTORE_STALE_NAME, buf,
+				  JSTORE_STALE_SIZE, &len, err, errlen);
+	const char *p;
+
+	*gen = 0;
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	buf[len] = 0;
+	p = strstr((const char *)buf, "primary_gen=");
+	if (!p)
+		return 0;	/* a marker from before generations */
+	*gen = strtoull(p + 12, NULL, 16);
+	return *gen ? 1 : 0;
+}
+
+int jstore_gen_read(struct jstore *js, uint64_t *gen, char *err,
+		    size_t errlen)
+{
+	uint8_t buf[JSTORE_GEN_SIZE + 1];
+	size_t len = 0;
+	int rc = jstore_file_read(js, JSTORE_GEN_NAME, buf, JSTORE_GEN_SIZE,
+				  &len, err, errlen);
+	const char *p;
+
+	*gen = 0;
+	if (rc)
+		return rc;
+	buf[len] = 0;
+	p = strstr((const char *)buf, "gen=");
+	*gen = p ? strtoull(p + 4, NULL, 16) : 0;
+	if (!*gen) {
+		snprintf(err, errlen, "%s: %s/%s: no generation in it",
+			 js->url, js->dir, JSTORE_GEN_NAME);
+		return -EUCLEAN;
+	}
+	return 0;
+}
+
+int jstore_gen_write(struct jstore *js, uint64_t gen, char *err,
+		     size_t errlen)
+{
+	char buf[JSTORE_GEN_SIZE];
+	int n;
+
+	memset(buf, '\n', sizeof(buf));
+	n = snprintf(buf, sizeof(buf), "ofsrep-primary-gen 1\ngen=%016llx\n",
+		     (unsigned long long)gen);
+	if (n > 0 && (size_t)n < sizeof(buf))
+		buf[n] = '\n';
+	return jstore_file_write(js, JSTORE_GEN_NAME, (const uint8_t *)buf,
+				 sizeof(buf), err, errlen);
+}

@@ -197,3 +197,45 @@ def test_stale_primary_with_failover_off_is_refused(lab):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "split-brain guard" in lines[0], proc.stderr
     assert not os.path.ismount(lab.dir / "mnt")
+
+
+def test_split_brain_is_refused_and_nothing_is_merged(lab):
+    """After a failover NAS a is written on its own (a primary_only
+    mount: it gives NAS a a new generation, fs/split.c): both sides hold
+    writes the other lacks.  The next mount refuses with one line naming
+    the choice; ofsrep-fsck --keep=secondary makes it; nothing of the
+    mirror was lost meanwhile."""
+    mnt = mount(lab, "-o failback=manual")
+    with open(os.path.join(mnt, "f"), "wb") as f:
+        f.write(b"before")
+    lab.nas("a", "kill")
+    with open(os.path.join(mnt, "g"), "wb") as f:
+        f.write(b"on the mirror only")
+    lab.umount()
+    lab.nas("a", "start")
+    mnt = mount(lab, "-o primary_only")
+    with open(os.path.join(mnt, "rogue"), "wb") as f:
+        f.write(b"on NAS a only")
+    lab.umount()
+    proc = subprocess.run(
+        [ofsrep_bin(), lab.url("a"), str(lab.dir / "mnt"), "-o",
+         "secondary=%s,spool=%s" % (lab.url("b"), lab.dir / "spool")],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "split brain" in lines[0], proc.stderr
+    assert "--keep=secondary" in lines[0], lines[0]
+    assert not os.path.ismount(lab.dir / "mnt")
+    # nothing merged: each side still has only its own write
+    assert (lab.export_dir("a") / "rogue").exists()
+    assert not (lab.export_dir("a") / "g").exists()
+    assert (mirror_dir(lab) / "g").read_bytes() == b"on the mirror only"
+    proc = subprocess.run([FSCK, "-y", "--keep=secondary", lab.url("b"),
+                           lab.url("a")], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    mnt = mount(lab, "")
+    assert serving(mnt) == "primary"
+    assert open(os.path.join(mnt, "g"), "rb").read() == \
+        b"on the mirror only"
+    assert not os.path.exists(os.path.join(mnt, "rogue"))
