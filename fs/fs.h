@@ -103,11 +103,17 @@ static inline bool fs_primary_fenced(const struct fs_ctx *fs)
 /* Hidden names for files unlinked while open (NFS "silly rename"). */
 #define FS_SILLY_PREFIX ".ofsrep-unlinked-"
 
+/* ofsrep's own directory at an export's root: the mirror and journal on
+ * the secondary, the primary's generation (fs/split.c) on the primary. */
+#define FS_OWN_DIR ".ofsrep"
+
 /* True for names in ofsrep's reserved namespace, which users may neither
- * see nor create. */
-static inline bool fs_reserved_name(const char *name)
+ * see nor create: hidden names anywhere, FS_OWN_DIR in the root. */
+static inline bool fs_reserved_name(const struct ino *dir,
+				    const struct ino *root, const char *name)
 {
-	return !strncmp(name, FS_SILLY_PREFIX, sizeof(FS_SILLY_PREFIX) - 1);
+	return !strncmp(name, FS_SILLY_PREFIX, sizeof(FS_SILLY_PREFIX) - 1) ||
+	       (dir == root && !strcmp(name, FS_OWN_DIR));
 }
 
 enum fs_op_kind { OP_GENERIC, OP_WRITE, OP_COMMIT_WAIT };

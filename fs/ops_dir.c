@@ -134,7 +134,8 @@ static void rdp_done(struct rep_req *r, void *data)
 	}
 	memcpy(d->verf, ok->cookieverf, sizeof(d->verf));
 	for (ent = ok->reply.entries; ent; ent = ent->nextentry) {
-		if (fs_reserved_name(ent->name)) {
+		if (fs_reserved_name(op->ino, &op->fs->inodes.root,
+				     ent->name)) {
 			op->off = ent->cookie;
 			continue;
 		}

@@ -30,7 +30,7 @@ static struct ino *ino_of(fuse_req_t req, fuse_ino_t nodeid)
  * are refused (EPERM), like a filesystem's own metadata names. */
 static int op_set_name(struct fs_op *op, const char *name)
 {
-	if (fs_reserved_name(name)) {
+	if (fs_reserved_name(op->ino, &op->fs->inodes.root, name)) {
 		op_reply_err(op, EPERM);
 		return -1;
 	}
@@ -89,7 +89,8 @@ void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	/* Files unlinked while open live on under hidden names; they are
 	 * not part of the namespace the user sees. */
-	if (fs_reserved_name(name)) {
+	if (fs_reserved_name(ino_of(req, parent), &fs_of(req)->inodes.root,
+			     name)) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}

@@ -201,7 +201,8 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct fs_op *op;
 
-	if (fs_reserved_name(name)) {
+	if (fs_reserved_name(ino_of(req, parent), &fs_of(req)->inodes.root,
+			     name)) {
 		fuse_reply_err(req, EPERM);
 		return;
 	}

@@ -285,7 +285,8 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (fs_reserved_name(newname)) {
+	if (fs_reserved_name(ino_get(&fs->inodes, newparent), &fs->inodes.root,
+			     newname)) {
 		fuse_reply_err(req, EPERM);
 		return;
 	}

@@ -239,3 +239,19 @@ def test_split_brain_is_refused_and_nothing_is_merged(lab):
     assert open(os.path.join(mnt, "g"), "rb").read() == \
         b"on the mirror only"
     assert not os.path.exists(os.path.join(mnt, "rogue"))
+
+
+def test_the_primary_generation_is_kept_out_of_sight(lab):
+    """The primary's generation lives in .ofsrep at NAS a's root, which
+    the mount neither shows nor lets anyone create (it is ofsrep's own,
+    as on the secondary); elsewhere the name is an ordinary one."""
+    mnt = mount(lab, "")
+    assert (lab.export_dir("a") / ".ofsrep/journal/1/primary-gen").exists()
+    assert ".ofsrep" not in os.listdir(mnt)
+    with pytest.raises(FileNotFoundError):
+        os.stat(os.path.join(mnt, ".ofsrep"))
+    with pytest.raises(PermissionError):
+        os.mkdir(os.path.join(mnt, ".ofsrep"))
+    os.mkdir(os.path.join(mnt, "sub"))
+    os.mkdir(os.path.join(mnt, "sub", ".ofsrep"))
+    assert os.listdir(os.path.join(mnt, "sub")) == [".ofsrep"]

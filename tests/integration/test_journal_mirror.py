@@ -42,7 +42,7 @@ def snapshot(root, skip=(".ofsrep",)):
     """path -> (type, mode, uid, gid, size, nlink, content or target)."""
     out = {}
     for dirpath, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d not in skip or dirpath != root]
+        dirs[:] = [d for d in dirs if d not in skip or dirpath != str(root)]
         for name in dirs + files:
             p = os.path.join(dirpath, name)
             st = os.lstat(p)
