@@ -182,7 +182,11 @@ struct fb_pass {
 	struct failback *fb;
 	struct fb_set force;	/* this pass's must_read set */
 	bool final;
+	uint64_t start_ms;
+	uint64_t logged_ms;	/* last progress line in syslog */
 };
+
+#define FB_PROGRESS_LOG_MS	10000
 
 static bool pass_must_read(void *arg, const struct apl_fh *src)
 {
@@ -206,16 +210,30 @@ static void pass_progress(void *arg, const struct ts_stats *st)
 {
 	struct fb_pass *p = arg;
 
+	uint64_t now = fb_mono_ms();
+
 	pthread_mutex_lock(&p->fb->mu);
 	p->fb->cur = *st;
 	pthread_mutex_unlock(&p->fb->mu);
+	/* a long pass shows in the log too, not only in ofsrep status */
+	if (now >= (p->logged_ms ? p->logged_ms : p->start_ms) +
+		   FB_PROGRESS_LOG_MS) {
+		p->logged_ms = now;
+		syslog(LOG_INFO, "resync of the %s: pass %u running for %.0f s: "
+		       "%" PRIu64 " objects, %.1f MiB compared, %" PRIu64
+		       " fixed, %.1f MiB copied so far", fb_target(p->fb),
+		       p->fb->passes + 1, (now - p->start_ms) / 1000.0,
+		       st->entries, st->bytes / 1048576.0, st->fixed,
+		       st->copied / 1048576.0);
+	}
 }
 
 /* Under fb->mu (dropped while the pass runs).  0 or -errno (fb->err). */
 static int run_pass(struct failback *fb, bool quick, bool final,
 		    struct ts_stats *st)
 {
-	struct fb_pass p = { .fb = fb, .force = fb->dirty, .final = final };
+	struct fb_pass p = { .fb = fb, .force = fb->dirty, .final = final,
+			     .start_ms = fb_mono_ms() };
 	/* src_url is the mirror's export, dst_url the primary's */
 	struct ts_conf conf = {
 		.src_url = fb->to_mirror ? fb->dst_url : fb->src_url,
