@@ -325,13 +325,9 @@ static void fb_mirror_pump(struct fs_ctx *fs)
 	} else {
 		fb->primary_up_since_ms = 0;
 	}
-	if (!fb->started) {
-		if (now < fb->retry_at_ms || fb_blocked(fs))
-			return;
-		fb_start_thread(fs);
-		if (!fb->started)
-			return;
-	}
+	if (!fb->started && (now < fb->retry_at_ms || fb_blocked(fs) ||
+			     !fb_start_thread(fs)))
+		return;
 	phase = fb_phase(fs);
 	switch (phase) {
 	case FB_OFF:

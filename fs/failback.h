@@ -127,7 +127,8 @@ const char *fb_target(const struct failback *fb);	/* "primary"... */
 void fb_set_add(struct fb_set *s, uint64_t k);
 void fb_set_free(struct fb_set *s);
 /* Shared with fs/reattach.c (the other direction). */
-void fb_start_thread(struct fs_ctx *fs);
+/* Starts the resync thread once; true when it runs. */
+bool fb_start_thread(struct fs_ctx *fs);
 void fb_command(struct failback *fb, int cmd);
 void fb_freeze(struct fs_ctx *fs);
 int fb_phase(struct fs_ctx *fs);

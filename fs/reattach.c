@@ -68,13 +68,9 @@ void fs_reattach_pump(struct fs_ctx *fs)
 	int phase;
 
 	if (atomic_load(&fs->jw.route) != JW_ROUTE_DETACHED ||
-	    now < fb->retry_at_ms || fs_reattach_blocked(fs))
+	    now < fb->retry_at_ms || fs_reattach_blocked(fs) ||
+	    !fb_start_thread(fs))
 		return;
-	if (!fb->started) {
-		fb_start_thread(fs);
-		if (!fb->started)
-			return;
-	}
 	phase = fb_phase(fs);
 	switch (phase) {
 	case FB_OFF:

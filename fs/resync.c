@@ -537,10 +537,13 @@ static void *fb_thread(void *arg)
 
 /* ---- the loop's side ---- */
 
-void fb_start_thread(struct fs_ctx *fs)
+bool fb_start_thread(struct fs_ctx *fs)
 {
 	struct failback *fb = &fs->fb;
 	pthread_condattr_t ca;
+
+	if (fb->started)
+		return true;
 
 	snprintf(fb->src_url, sizeof(fb->src_url), "%s", fs->opts.secondary);
 	snprintf(fb->dst_url, sizeof(fb->dst_url), "%s", fs->opts.primary);
@@ -558,9 +561,10 @@ void fb_start_thread(struct fs_ctx *fs)
 		pthread_cond_destroy(&fb->cv);
 		pthread_mutex_destroy(&fb->mu);
 		fb->retry_at_ms = UINT64_MAX;
-		return;
+		return false;
 	}
 	fb->started = true;
+	return true;
 }
 
 void fb_command(struct failback *fb, int cmd)

@@ -171,21 +171,33 @@ int jstore_ckpt_store(struct jstore *js, unsigned slot, struct jnl_ckpt *ck,
 				    sizeof(buf), err, errlen);
 }
 
-int jstore_stale_read(struct jstore *js, long long *since, char *err,
-		      size_t errlen)
+/* The split-brain marker's text, NUL-terminated in @buf: 1, 0 when
+ * there is none, or -errno with @err. */
+static int stale_text(struct jstore *js, char buf[JSTORE_STALE_SIZE + 1],
+		      char *err, size_t errlen)
 {
-	uint8_t buf[JSTORE_STALE_SIZE + 1];
 	size_t len = 0;
-	int rc = jstore_file_read(js, JSTORE_STALE_NAME, buf,
+	int rc = jstore_file_read(js, JSTORE_STALE_NAME, (uint8_t *)buf,
 				  JSTORE_STALE_SIZE, &len, err, errlen);
-	const char *p;
 
 	if (rc == -ENOENT)
 		return 0;
 	if (rc)
 		return rc;
 	buf[len] = 0;
-	p = strstr((const char *)buf, "since=");
+	return 1;
+}
+
+int jstore_stale_read(struct jstore *js, long long *since, char *err,
+		      size_t errlen)
+{
+	char buf[JSTORE_STALE_SIZE + 1];
+	int rc = stale_text(js, buf, err, errlen);
+	const char *p;
+
+	if (rc <= 0)
+		return rc;
+	p = strstr(buf, "since=");
 	*since = p ? atoll(p + 6) : 0;
 	return 1;
 }
@@ -193,19 +205,14 @@ int jstore_stale_read(struct jstore *js, long long *since, char *err,
 int jstore_stale_gen(struct jstore *js, uint64_t *gen, char *err,
 		     size_t errlen)
 {
-	uint8_t buf[JSTORE_STALE_SIZE + 1];
-	size_t len = 0;
-	int rc = jstore_file_read(js, JSTORE_STALE_NAME, buf,
-				  JSTORE_STALE_SIZE, &len, err, errlen);
+	char buf[JSTORE_STALE_SIZE + 1];
+	int rc = stale_text(js, buf, err, errlen);
 	const char *p;
 
 	*gen = 0;
-	if (rc == -ENOENT)
-		return 0;
-	if (rc)
+	if (rc <= 0)
 		return rc;
-	buf[len] = 0;
-	p = strstr((const char *)buf, "primary_gen=");
+	p = strstr(buf, "primary_gen=");
 	if (!p)
 		return 0;	/* a marker from before generations */
 	*gen = strtoull(p + 12, NULL, 16);
