@@ -140,7 +140,7 @@
  *          record's gidx in the same segment             (group),
  *     (12) flags is 0                                    (else -EPROTO),
  *     (13) type is a type of this version                (else -EPROTO),
- *     (14) the payload is well-formed for its type, rules (P1)-(P9).
+ *     (14) the payload is well-formed for its type, rules (P1)-(P11).
  *   Rules 1-6 are the record's own integrity; 7-11 tie it to its place.
  *
  * FILE IDENTITY
@@ -254,6 +254,18 @@
  *       8   2  fhlen      1 .. JNL_FH_MAX
  *      10   -  fh[fhlen]
  *
+ *   XATTRS (15): the "xattrs" layout.  The object's complete set of
+ *   extended attributes after a setxattr or removexattr, in the encoding
+ *   of journal/xattr_set.c (THE SET), so applying it is idempotent and
+ *   needs nothing the mirror held before.  count 0 is "no attributes".
+ *   (SETXATTR and REMOVEXATTR, the per-name forms above, are kept for
+ *   tools; ofsrep's writer journals XATTRS.)
+ *     off size field
+ *       0   8  fid
+ *       8   4  count      entries in the set
+ *      12   4  setlen     0 .. XSET_MAX
+ *      16   -  set[setlen]
+ *
  *   A payload is well-formed only if
  *     (P1) paylen is exactly its layout's fixed part plus the lengths the
  *          fixed part declares,
@@ -277,7 +289,9 @@
  *     (P9) an xattr name is 1-255 bytes with no NUL, a SETXATTR value is
  *          at most JNL_XATTR_VALUE_MAX bytes, a REMOVEXATTR has no value,
  *     (P10) a BINDFH's fid is neither 0 nor JNL_FID_ROOT and its handle
- *          is 1 .. JNL_FH_MAX bytes.
+ *          is 1 .. JNL_FH_MAX bytes,
+ *     (P11) an XATTRS fid is nonzero (the root may have attributes) and
+ *          its set is well-formed (xattr_set.c, rules X1-X4).
  *   The encoder refuses (-EINVAL) anything the decoder would reject.
  *
  * SEGMENT SEQUENCE
@@ -451,7 +465,8 @@ enum jnl_type {
 	JNL_OP_SETXATTR = 12,
 	JNL_OP_REMOVEXATTR = 13,
 	JNL_OP_BINDFH = 14,
-	JNL_OP_TYPE_MAX = 14,
+	JNL_OP_XATTRS = 15,
+	JNL_OP_TYPE_MAX = 15,
 };
 
 /* ---- byte offsets of the tables above ---- */
@@ -501,6 +516,7 @@ enum {
 #define JNL_SETATTR_SIZE	56u
 #define JNL_XATTR_FIXED		18u
 #define JNL_HANDLE_FIXED	10u
+#define JNL_XATTRS_FIXED	16u
 
 _Static_assert(JNL_SEG_OFF_CREATED + 8 == JNL_SEG_HDR_SIZE,
 	       "segment header table and size disagree");
@@ -663,6 +679,13 @@ struct jnl_op_handle {		/* BINDFH */
 	size_t fh_len;
 };
 
+struct jnl_op_xattrs {		/* XATTRS */
+	uint64_t fid;
+	uint32_t count;
+	const uint8_t *set;	/* after decode: points into the payload */
+	size_t set_len;
+};
+
 struct jnl_op_xattr {		/* SETXATTR REMOVEXATTR */
 	uint64_t fid;
 	uint32_t flags;		/* JNL_XATTR_* */
@@ -682,6 +705,7 @@ struct jnl_op {
 		struct jnl_op_setattr setattr;
 		struct jnl_op_xattr xattr;
 		struct jnl_op_handle handle;
+		struct jnl_op_xattrs xattrs;
 	} u;
 };
 
@@ -699,6 +723,7 @@ enum jnl_op_status {
 	JNL_OPST_BAD_FLAGS,	/* P8 */
 	JNL_OPST_BAD_XATTR,	/* P9 */
 	JNL_OPST_BAD_HANDLE,	/* P10 */
+	JNL_OPST_BAD_XATTRS,	/* P11 */
 };
 
 bool jnl_type_known(unsigned type);

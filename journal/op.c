@@ -3,9 +3,9 @@
  * journal/op.c: record payloads, the "RECORD TYPES AND PAYLOADS" part of
  * the spec in journal/format.h.
  *
- * Seven layouts serve the fourteen types (entry, link, rename, write,
- * setattr, xattr, handle).  Each layout has a get/put mirror pair; jnl_op_check()
- * holds rules P2-P10 once, and both directions use it: the encoder refuses
+ * Eight layouts serve the fifteen types (entry, link, rename, write,
+ * setattr, xattr, handle, xattrs).  Each layout has a get/put mirror pair;
+ * jnl_op_check() holds rules P2-P11 once, and both directions use it: the encoder refuses
  * (-EINVAL) what the decoder would reject, so a writer can never journal
  * a record its own reader will not read back.
  *
@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "journal/format.h"
+#include "journal/xattr_set.h"
 
 /* Field offsets of the payload tables (format.h, RECORD TYPES ...). */
 enum {
@@ -39,12 +40,16 @@ enum {
 	XA_FIXED = 18,
 
 	FH_FID = 0, FH_LEN = 8, FH_FIXED = 10,
+
+	XS_FID = 0, XS_COUNT = 8, XS_SETLEN = 12, XS_FIXED = 16,
 };
 
+_Static_assert(JNL_MAX_PAYLOAD >= XS_FIXED + XSET_MAX,
+	       "the largest xattr set must fit a record");
 _Static_assert(ENT_FIXED == JNL_ENTRY_FIXED && LNK_FIXED == JNL_LINK_FIXED &&
 	       REN_FIXED == JNL_RENAME_FIXED && WR_FIXED == JNL_WRITE_FIXED &&
 	       SA_END == JNL_SETATTR_SIZE && XA_FIXED == JNL_XATTR_FIXED &&
-	       FH_FIXED == JNL_HANDLE_FIXED,
+	       FH_FIXED == JNL_HANDLE_FIXED && XS_FIXED == JNL_XATTRS_FIXED,
 	       "payload tables and fixed sizes disagree");
 
 enum jnl_layout {
@@ -56,6 +61,7 @@ enum jnl_layout {
 	JNL_LAYOUT_SETATTR,
 	JNL_LAYOUT_XATTR,
 	JNL_LAYOUT_HANDLE,
+	JNL_LAYOUT_XATTRS,
 };
 
 static enum jnl_layout jnl_layout_of(unsigned type)
@@ -82,6 +88,8 @@ static enum jnl_layout jnl_layout_of(unsigned type)
 		return JNL_LAYOUT_XATTR;
 	case JNL_OP_BINDFH:
 		return JNL_LAYOUT_HANDLE;
+	case JNL_OP_XATTRS:
+		return JNL_LAYOUT_XATTRS;
 	}
 	return JNL_LAYOUT_NONE;
 }
@@ -101,7 +109,7 @@ const char *jnl_type_name(unsigned type)
 		[JNL_OP_RENAME] = "rename",	[JNL_OP_WRITE] = "write",
 		[JNL_OP_SETATTR] = "setattr",	[JNL_OP_SETXATTR] = "setxattr",
 		[JNL_OP_REMOVEXATTR] = "removexattr",
-		[JNL_OP_BINDFH] = "bindfh",
+		[JNL_OP_BINDFH] = "bindfh",	[JNL_OP_XATTRS] = "xattrs",
 	};
 
 	return jnl_type_known(type) ? names[type] : "unknown";
@@ -122,6 +130,7 @@ const char *jnl_op_status_name(enum jnl_op_status st)
 	case JNL_OPST_BAD_FLAGS:	return "bad flags";
 	case JNL_OPST_BAD_XATTR:	return "bad xattr";
 	case JNL_OPST_BAD_HANDLE:	return "bad file handle";
+	case JNL_OPST_BAD_XATTRS:	return "bad xattr set";
 	}
 	return "?";
 }
@@ -290,7 +299,19 @@ static enum jnl_op_status jnl_handle_check(const struct jnl_op_handle *h)
 	return JNL_OPST_OK;
 }
 
-/* Rules P2-P10 for op (P1 is a property of the bytes: see the getters). */
+static enum jnl_op_status jnl_xattrs_check(const struct jnl_op_xattrs *x)
+{
+	/* A payload is well-formed only if (P2) the fid is given */
+	if (!x->fid)
+		return JNL_OPST_BAD_FID;
+	/* ... (P11) and the set is well-formed */
+	if ((x->set_len && !x->set) ||
+	    !xset_valid(x->set, x->set_len, x->count))
+		return JNL_OPST_BAD_XATTRS;
+	return JNL_OPST_OK;
+}
+
+/* Rules P2-P11 for op (P1 is a property of the bytes: see the getters). */
 enum jnl_op_status jnl_op_check(const struct jnl_op *op)
 {
 	switch (jnl_layout_of(op->type)) {
@@ -308,6 +329,8 @@ enum jnl_op_status jnl_op_check(const struct jnl_op *op)
 		return jnl_xattr_check(op->type, &op->u.xattr);
 	case JNL_LAYOUT_HANDLE:
 		return jnl_handle_check(&op->u.handle);
+	case JNL_LAYOUT_XATTRS:
+		return jnl_xattrs_check(&op->u.xattrs);
 	case JNL_LAYOUT_NONE:
 		break;
 	}
@@ -335,6 +358,8 @@ size_t jnl_op_size(const struct jnl_op *op)
 		return XA_FIXED + op->u.xattr.name.len + op->u.xattr.value_len;
 	case JNL_LAYOUT_HANDLE:
 		return FH_FIXED + op->u.handle.fh_len;
+	case JNL_LAYOUT_XATTRS:
+		return XS_FIXED + op->u.xattrs.set_len;
 	case JNL_LAYOUT_NONE:
 		break;
 	}
@@ -556,6 +581,28 @@ static enum jnl_op_status jnl_handle_get(const uint8_t *p, size_t len,
 	return JNL_OPST_OK;
 }
 
+static void jnl_xattrs_put(const struct jnl_op_xattrs *x, uint8_t *p)
+{
+	jnl_put_le64(p + XS_FID, x->fid);
+	jnl_put_le32(p + XS_COUNT, x->count);
+	jnl_put_le32(p + XS_SETLEN, (uint32_t)x->set_len);
+	jnl_put_bytes(p + XS_FIXED, x->set, x->set_len);
+}
+
+static enum jnl_op_status jnl_xattrs_get(const uint8_t *p, size_t len,
+					 struct jnl_op_xattrs *x)
+{
+	/* (P1) the fixed part, then exactly the set it declares */
+	if (len < XS_FIXED ||
+	    len - XS_FIXED != jnl_get_le32(p + XS_SETLEN))
+		return JNL_OPST_BAD_LENGTH;
+	x->fid = jnl_get_le64(p + XS_FID);
+	x->count = jnl_get_le32(p + XS_COUNT);
+	x->set_len = len - XS_FIXED;
+	x->set = p + XS_FIXED;
+	return JNL_OPST_OK;
+}
+
 /*
  * Encode op's payload into buf[0, cap).
  * Returns 0, -EINVAL if op breaks P2-P10, -ENOSPC if cap < jnl_op_size().
@@ -588,6 +635,9 @@ int jnl_op_encode(const struct jnl_op *op, uint8_t *buf, size_t cap)
 	case JNL_LAYOUT_HANDLE:
 		jnl_handle_put(&op->u.handle, buf);
 		break;
+	case JNL_LAYOUT_XATTRS:
+		jnl_xattrs_put(&op->u.xattrs, buf);
+		break;
 	case JNL_LAYOUT_NONE:
 		return -EINVAL;
 	}
@@ -612,6 +662,8 @@ static enum jnl_op_status jnl_op_get(enum jnl_layout layout, const uint8_t *p,
 		return jnl_xattr_get(p, len, &out->u.xattr);
 	case JNL_LAYOUT_HANDLE:
 		return jnl_handle_get(p, len, &out->u.handle);
+	case JNL_LAYOUT_XATTRS:
+		return jnl_xattrs_get(p, len, &out->u.xattrs);
 	case JNL_LAYOUT_NONE:
 		break;
 	}

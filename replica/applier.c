@@ -265,6 +265,9 @@ static int apl_dispatch(struct apl *a, const struct jnl_op *op)
 	case JNL_OP_SETXATTR:
 	case JNL_OP_REMOVEXATTR:
 		return apl_xattr(a, &op->u.xattr);
+	case JNL_OP_XATTRS:	/* TODO(xattrs): store in the mirror */
+		return apl_damage(a, -EPROTO, "xattrs not applied yet",
+				  "type %u", (unsigned)op->type);
 	}
 	return apl_damage(a, -EPROTO, "a record type this applier does not "
 			  "know", "type %u", (unsigned)op->type);

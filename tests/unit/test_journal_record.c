@@ -21,6 +21,10 @@
 
 static const uint8_t data5[5] = { 'h', 'e', 'l', 'l', 'o' };
 static const uint8_t xval[3] = { 1, 0, 2 };
+/* A well-formed set (journal/xattr_set.c): "user.a" = "v", "user.b" = "" */
+static const uint8_t xset2[] = { 6, 0, 1, 0, 0, 0, 'u', 's', 'e', 'r', '.',
+				 'a', 'v', 6, 0, 0, 0, 0, 0, 'u', 's', 'e',
+				 'r', '.', 'b' };
 static const uint8_t fh28[28] = { 0x01, 0x00, 0x07, 0x00, 0xde, 0xad, 0xbe, 0xef,
 				  0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70 };
 
@@ -88,6 +92,10 @@ static struct jnl_op sample_op(enum jnl_type type)
 		op.u.handle = (struct jnl_op_handle){ .fid = 48,
 			.fh = fh28, .fh_len = sizeof(fh28) };
 		break;
+	case JNL_OP_XATTRS:
+		op.u.xattrs = (struct jnl_op_xattrs){ .fid = JNL_FID_ROOT,
+			.count = 2, .set = xset2, .set_len = sizeof(xset2) };
+		break;
 	}
 	return op;
 }
@@ -141,6 +149,11 @@ static bool op_eq(const struct jnl_op *a, const struct jnl_op *b)
 		return a->u.handle.fid == b->u.handle.fid &&
 		       bytes_eq(a->u.handle.fh, a->u.handle.fh_len,
 				b->u.handle.fh, b->u.handle.fh_len);
+	case JNL_OP_XATTRS:
+		return a->u.xattrs.fid == b->u.xattrs.fid &&
+		       a->u.xattrs.count == b->u.xattrs.count &&
+		       bytes_eq(a->u.xattrs.set, a->u.xattrs.set_len,
+				b->u.xattrs.set, b->u.xattrs.set_len);
 	case JNL_OP_SETXATTR: case JNL_OP_REMOVEXATTR:
 		return xa->fid == xb->fid && xa->flags == xb->flags &&
 		       str_eq(xa->name, xb->name) &&
@@ -792,4 +805,30 @@ Test(journal_payload, p10_bindfh_needs_a_new_fid_and_a_handle_of_nfs3_size)
 	/* a length field that promises more than the payload holds */
 	cr_assert_eq(decode_edited(sample_op(JNL_OP_BINDFH), 8, len_big, 2,
 				   0), JNL_OPST_BAD_LENGTH);
+}
+
+Test(journal_payload, p11_xattrs_needs_a_fid_and_a_well_formed_set)
+{
+	static const uint8_t unsorted[] = { 6, 0, 0, 0, 0, 0, 'u', 's', 'e',
+					    'r', '.', 'b', 6, 0, 0, 0, 0, 0,
+					    'u', 's', 'e', 'r', '.', 'a' };
+	struct jnl_op op = sample_op(JNL_OP_XATTRS);
+	uint8_t setlen_big[4] = { sizeof(xset2) + 1, 0, 0, 0 };
+
+	cr_assert_eq(check(op), JNL_OPST_OK);
+	op.u.xattrs.fid = 0;
+	cr_assert_eq(check(op), JNL_OPST_BAD_FID);
+	op = sample_op(JNL_OP_XATTRS);
+	op.u.xattrs.count = 3;			/* X2: not the entries' count */
+	cr_assert_eq(check(op), JNL_OPST_BAD_XATTRS);
+	op.u.xattrs.count = 2;
+	op.u.xattrs.set = unsorted;		/* X4 */
+	op.u.xattrs.set_len = sizeof(unsorted);
+	cr_assert_eq(check(op), JNL_OPST_BAD_XATTRS);
+	op.u.xattrs.set_len = 0;		/* the empty set, count 0 */
+	op.u.xattrs.count = 0;
+	cr_assert_eq(check(op), JNL_OPST_OK);
+	/* a set length that promises more than the payload holds */
+	cr_assert_eq(decode_edited(sample_op(JNL_OP_XATTRS), 12, setlen_big,
+				   4, 0), JNL_OPST_BAD_LENGTH);
 }
