@@ -84,6 +84,9 @@ struct fs_ctx {
 	char ctl_path[108];
 	bool drain_started;
 	uint64_t drain_deadline_ms;
+	/* fs/xattr.c: the handles of each export's xattr store, [0] the
+	 * primary's, [1] the secondary's; malloc'ed on first use. */
+	struct fs_xstore *xstores[2];
 };
 
 /* True while mutations become journal records: journal modes, until a
@@ -252,6 +255,15 @@ void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino,
 		      struct fuse_file_info *fi);
 void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 		    struct fuse_file_info *fi);
+
+/* xattr.c: extended attributes, kept in each export's xattr store */
+void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		    const char *value, size_t size, int flags);
+void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		    size_t size);
+void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+void fs_xattr_free(struct fs_ctx *fs);
 
 /* journal.c: journal mode (see there) */
 uint64_t fsj_fid(struct fs_ctx *fs, struct ino *ino);

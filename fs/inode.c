@@ -57,11 +57,12 @@ void ino_table_free(struct ino_table *t)
 		while (ino) {
 			struct ino *next = ino->hnext;
 
-			free(ino->silly_name);
+			ino_release(ino);
 			free(ino);
 			ino = next;
 		}
 	}
+	ino_release(&t->root);
 	free(t->buckets);
 	t->buckets = NULL;
 }
@@ -192,7 +193,7 @@ void ino_maybe_free(struct ino_table *t, struct ino *ino)
 	if (*pp)
 		*pp = ino->hnext;
 	t->count--;
-	free(ino->silly_name);
+	ino_release(ino);
 	free(ino);
 }
 
@@ -208,6 +209,17 @@ void ino_forget(struct ino_table *t, struct ino *ino, uint64_t n)
 	}
 	ino->nlookup -= n;
 	ino_maybe_free(t, ino);
+}
+
+void ino_release(struct ino *ino)
+{
+	free(ino->silly_name);
+	ino->silly_name = NULL;
+	if (ino->xattr) {
+		xset_free(&ino->xattr->set);
+		free(ino->xattr);
+		ino->xattr = NULL;
+	}
 }
 
 struct nfs_fh3 ino_fh3(struct ino *ino)

@@ -10,11 +10,28 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "journal/xattr_set.h"
 #include "replica/nfsx.h"
 
 #define INO_FH_MAX NFS3_FHSIZE
 
 struct wb_chunk;
+struct fs_op;
+
+/* The inode's extended attributes as last read or written (fs/xattr.c):
+ * malloc'ed on first use, freed with the inode. */
+struct ino_xattr {
+	struct xset set;
+	bool loaded;
+	const void *exp;		/* the export they came from */
+	uint64_t expires_ms;		/* CLOCK_MONOTONIC; reload after */
+	bool have_blob;			/* the blob file's handle is known */
+	uint32_t blob_len;
+	char blob_fh[INO_FH_MAX];
+	bool busy;			/* a change is being written */
+	struct fs_op *wait_head;	/* changes waiting for it, by ->next */
+	struct fs_op *wait_tail;
+};
 
 struct ino {
 	struct ino *hnext;		/* hash chain */
@@ -49,6 +66,7 @@ struct ino {
 	uint32_t silly_dir_len;
 	char silly_dir_fh[INO_FH_MAX];
 	char *silly_name;
+	struct ino_xattr *xattr;	/* NULL until asked for */
 };
 
 struct ino_table {
@@ -93,6 +111,9 @@ void ino_table_rekey(struct ino_table *t,
 /* Calls @fn for the root and every inode; @fn must not change handles. */
 void ino_table_each(struct ino_table *t,
 		    void (*fn)(void *arg, struct ino *ino), void *arg);
+
+/* Frees what the inode owns besides itself (names, caches). */
+void ino_release(struct ino *ino);
 
 /* An nfs_fh3 view of the inode's handle (valid while the inode lives). */
 struct nfs_fh3 ino_fh3(struct ino *ino);

@@ -61,6 +61,10 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.statfs		= fs_op_statfs,
 	.access		= fs_op_access,
 	.create		= fs_op_create,
+	.setxattr	= fs_op_setxattr,
+	.getxattr	= fs_op_getxattr,
+	.listxattr	= fs_op_listxattr,
+	.removexattr	= fs_op_removexattr,
 	.init		= NULL,
 };
 
@@ -591,6 +595,7 @@ out_free_inodes:
 			    direct ? FS_MIRROR_DRAIN_MS : 0);
 	}
 	ino_table_free(&fs.inodes);
+	fs_xattr_free(&fs);
 out_exit_loop:
 	if (loop_up)
 		ev_loop_exit(&fs.loop);

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "replica/apl_internal.h"
+#include "replica/xstore.h"
 
 /* ---- writes ---- */
 
@@ -299,14 +300,83 @@ int apl_setattr(struct apl *a, const struct jnl_op_setattr *s)
 	return 0;
 }
 
-/* SETXATTR, REMOVEXATTR: nowhere to store them on NFSv3 (yet). */
-int apl_xattr(struct apl *a, const struct jnl_op_xattr *x)
+/* The object of @fid, or 1 when it is an unlinked object that is gone
+ * (nothing to keep attributes for). */
+static int xattr_object(struct apl *a, uint64_t fid, struct apl_fh *fh)
 {
-	struct apl_fh fh;
-	int rc = apl_fh_of(a, x->fid, &fh);	/* W6 still holds */
+	struct apl_fid_ent *e;
+	struct apl_attr attr;
+	int rc = apl_fh_of(a, fid, fh);
 
 	if (rc)
 		return rc;
-	a->st.skipped_xattr++;
-	return APL_SKIP;
+	e = apl_fid_get(&a->map, fid);
+	if (!e || !(e->flags & APL_FID_UNLINKED))
+		return 0;
+	e->flags |= APL_FID_USED;
+	rc = apl_rpc_getattr(&a->rpc, fh, &attr);
+	if (rc == -ESTALE) {
+		a->st.stale++;
+		return 1;
+	}
+	return rc ? apl_fail(a, rc, "fid %" PRIu64, fid) : 0;
+}
+
+static int xattr_store(struct apl *a, uint64_t fid, const struct apl_fh *fh,
+		       const struct xset *set)
+{
+	int rc = xstore_save(&a->xs, xblob_key(fh->data, fh->len), set);
+
+	if (rc)
+		return apl_fail(a, rc, "storing the xattrs of fid %" PRIu64
+				" in .ofsrep/" XSTORE_DIR, fid);
+	a->st.xattr_sets++;
+	return 0;
+}
+
+/* XATTRS: the object's whole set replaces its blob (idempotent). */
+int apl_xattrs(struct apl *a, const struct jnl_op_xattrs *x)
+{
+	struct xset set = { .buf = (uint8_t *)x->set, .len = x->set_len,
+			    .count = x->count };
+	struct apl_fh fh;
+	int rc = xattr_object(a, x->fid, &fh);
+
+	if (rc)
+		return rc < 0 ? rc : 0;
+	return xattr_store(a, x->fid, &fh, &set);
+}
+
+/* SETXATTR, REMOVEXATTR (the per-name forms): read, change, store.  The
+ * flags are not checked again: a replay finds its own effect. */
+int apl_xattr(struct apl *a, const struct jnl_op_xattr *x, bool remove)
+{
+	struct xset set = { 0 };
+	enum xblob_status why;
+	char name[JNL_XATTR_NAME_MAX + 1];
+	struct apl_fh fh;
+	int rc = xattr_object(a, x->fid, &fh);
+
+	if (rc)
+		return rc < 0 ? rc : 0;
+	rc = xstore_load(&a->xs, xblob_key(fh.data, fh.len), &set, &why);
+	if (rc == -EIO && why != XBLOB_OK)
+		return apl_mismatch(a, rc, "the mirror's xattr blob is damaged",
+				    "fid %" PRIu64 " (%s)", x->fid,
+				    xblob_status_name(why));
+	if (rc)
+		return apl_fail(a, rc, "reading the xattrs of fid %" PRIu64,
+				x->fid);
+	snprintf(name, sizeof(name), "%.*s", APL_NAME(&x->name));
+	rc = remove ? xset_remove(&set, name) :
+	     xset_set(&set, name, x->value, x->value_len, 0);
+	if (rc == -ENODATA && remove)
+		rc = 0;
+	if (!rc)
+		rc = xattr_store(a, x->fid, &fh, &set);
+	else
+		rc = apl_damage(a, rc, "the attribute does not fit the set",
+				"fid %" PRIu64 " %s", x->fid, name);
+	xset_free(&set);
+	return rc;
 }

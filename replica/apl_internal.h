@@ -24,7 +24,7 @@
 
 /* What a record handler returns besides 0 and -errno. */
 #define APL_AGAIN	1	/* found applied before (a replay) */
-#define APL_SKIP	2	/* not applied: SETXATTR, REMOVEXATTR */
+#define APL_SKIP	2	/* not applied */
 
 /* ---- messages (apl_msg.c) ---- */
 
@@ -82,6 +82,7 @@ int apl_write(struct apl *a, const struct jnl_op_write *w);
 int apl_barrier(struct apl *a);
 int apl_commit(struct apl *a, uint64_t seq);
 int apl_setattr(struct apl *a, const struct jnl_op_setattr *s);
-int apl_xattr(struct apl *a, const struct jnl_op_xattr *x);
+int apl_xattr(struct apl *a, const struct jnl_op_xattr *x, bool remove);
+int apl_xattrs(struct apl *a, const struct jnl_op_xattrs *x);
 
 #endif /* OFSREP_APL_INTERNAL_H */

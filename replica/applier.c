@@ -46,10 +46,14 @@
  *             the record's concrete times.  NFSv3 times are unsigned
  *             32-bit seconds: times before 1970 become 0 and after 2106
  *             become 2^32 - 1.
+ *   XATTRS    the record's set replaces the blob of the fid's object in
+ *             the secondary's xattr store (replica/xstore.h; key: the
+ *             mirror object's handle), written FILE_SYNC.  An unlinked
+ *             object that is gone is fine (counted stale).
  *   SETXATTR, REMOVEXATTR
- *             stored nowhere yet: NFSv3 has no extended attributes.
- *             Counted as skipped (skipped_xattr); a later version keeps
- *             them beside the mirror.
+ *             the blob is read, the one name set or removed (flags not
+ *             checked again: a replay finds its own effect; a name
+ *             already gone is fine), and stored as for XATTRS.
  *   A record naming a fid the map does not have, or introducing a fid
  *   twice in one epoch, is damage (writer rule W6).  UNLINK, RMDIR and
  *   RENAME that carry a fid must find that object under the name:
@@ -213,6 +217,7 @@ int apl_open(struct apl *a, const struct apl_conf *conf)
 		return rc;
 	}
 	a->root.len = (uint32_t)len;
+	xstore_init(&a->xs, &a->rpc, &a->root);
 	return apl_dirs(a);
 }
 
@@ -223,6 +228,7 @@ void apl_close(struct apl *a)
 		jstore_close(&a->js);
 	a->open = false;
 	apl_rpc_fini(&a->rpc);
+	xstore_fini(&a->xs);
 	apl_fid_free(&a->map);
 	free(a->pend.buf);
 	free(a->seg_cache);
@@ -264,10 +270,10 @@ static int apl_dispatch(struct apl *a, const struct jnl_op *op)
 		return apl_setattr(a, &op->u.setattr);
 	case JNL_OP_SETXATTR:
 	case JNL_OP_REMOVEXATTR:
-		return apl_xattr(a, &op->u.xattr);
-	case JNL_OP_XATTRS:	/* TODO(xattrs): store in the mirror */
-		return apl_damage(a, -EPROTO, "xattrs not applied yet",
-				  "type %u", (unsigned)op->type);
+		return apl_xattr(a, &op->u.xattr,
+				 op->type == JNL_OP_REMOVEXATTR);
+	case JNL_OP_XATTRS:
+		return apl_xattrs(a, &op->u.xattrs);
 	}
 	return apl_damage(a, -EPROTO, "a record type this applier does not "
 			  "know", "type %u", (unsigned)op->type);

@@ -49,6 +49,7 @@
 #include "replica/apl_fid.h"
 #include "replica/apl_rpc.h"
 #include "replica/jstore.h"
+#include "replica/xstore.h"
 
 #define APL_MIRROR		"mirror"		/* under .ofsrep */
 #define APL_ORPHANS		"mirror-orphans"
@@ -75,8 +76,10 @@ struct apl_conf {
 struct apl_stats {
 	uint64_t records;	/* records read and handled */
 	uint64_t applied;	/* ... that changed or confirmed the mirror */
-	uint64_t skipped;	/* records not applied: skipped_xattr */
-	uint64_t skipped_xattr;	/* SETXATTR/REMOVEXATTR: not stored yet */
+	uint64_t skipped;	/* records not applied */
+	uint64_t skipped_xattr;	/* always 0 since xattrs are stored; kept
+				 * for the tools' JSON */
+	uint64_t xattr_sets;	/* xattr blobs written */
 	uint64_t stale;		/* WRITE/SETATTR/COMMIT RPCs that found a
 				 * reaped orphan (ignored: no name) */
 	uint64_t first_seq;	/* of the records handled, 0 if none */
@@ -166,6 +169,7 @@ struct apl {
 	size_t seg_cache_len;
 	uint64_t seg_cache_segno;
 	struct apl_stats st;
+	struct xstore xs;	/* the secondary's xattr store */
 	char err[JSTORE_ERR_MAX];
 };
 

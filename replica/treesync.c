@@ -8,7 +8,9 @@
  * reported with both files' XXH3 and the first differing byte), the same
  * mtime, and hard links to the same object where the source has them;
  * for symlinks the same target; for devices the same numbers; and the
- * same mode, owner and group.  Directory times are not compared: the
+ * same mode, owner and group; and for every object, the same extended
+ * attributes (each export's xattr store, replica/treesync_xattr.c).
+ * Directory times are not compared: the
  * journal does not replicate them (journal/format.h) and a copy changes
  * them anyway.  Names only in the destination are differences too.
  *
@@ -24,6 +26,7 @@
  * being written meanwhile give a report of a moving target.
  */
 #include "replica/treesync.h"
+#include "replica/treesync_xattr.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -40,6 +43,7 @@ struct ts_side {
 	struct jstore js;
 	struct apl_rpc rpc;
 	struct apl_fh root;
+	struct apl_fh eroot;	/* the export's root: its xattr store */
 	bool open;
 	bool rpc_ok;
 	const char *url;
@@ -69,6 +73,8 @@ struct ts {
 	struct ts_map claims;	/* destination object -> source object */
 	uint8_t *sbuf;
 	uint8_t *dbuf;
+	struct tsx x;		/* extended attributes */
+	bool x_open;
 	uint64_t last_progress_ms;
 	bool counted;		/* this object's difference is counted */
 	char *err;
@@ -210,6 +216,7 @@ static int side_open(struct ts *t, struct ts_side *s, const char *url,
 		s->rpc_ok = true;
 		rc = jstore_root_fh(&s->js, s->root.data, APL_FH_MAX, &len);
 		s->root.len = (uint32_t)len;
+		s->eroot = s->root;
 	}
 	if (rc)
 		return fail(t, s, "mount", rc);
@@ -430,6 +437,28 @@ static int sync_attrs(struct ts *t, const struct apl_fh *dfh,
 	return rc ? fail(t, &t->dst, "set attributes", rc) : 0;
 }
 
+/* The two objects' extended attributes (replica/treesync_xattr.c). */
+static int sync_xattrs(struct ts *t, const struct apl_fh *sfh,
+		       const struct apl_fh *dfh, bool fresh, bool *fixed)
+{
+	bool reread = !t->c->quick || fresh ||
+		      (t->c->must_read && t->c->must_read(t->c->arg, sfh));
+	const char *side = "source";
+	bool xfixed = false;
+	char what[160];
+	int rc = tsx_pair(&t->x, sfh, dfh, reread, t->c->repair, what,
+			  sizeof(what), &xfixed, &side);
+
+	if (rc)
+		return fail(t, strcmp(side, "source") ? &t->dst : &t->src,
+			    "xattrs of", rc);
+	if (what[0] && !fresh)
+		differ(t, "%s", what);
+	if (xfixed)
+		*fixed = true;
+	return 0;
+}
+
 /* Creates @name in @ddir like the source object; *dfh, *da describe it. */
 static int create_like(struct ts *t, const struct apl_fh *ddir,
 		       const char *name, const struct apl_fh *sfh,
@@ -613,6 +642,8 @@ static int sync_entry(struct ts *t, const struct apl_fh *sdir,
 		rc = sync_dir(t, &sfh, &dfh, false);
 	if (!rc)
 		rc = sync_attrs(t, &dfh, &sa, &da, fresh, &fixed);
+	if (!rc)
+		rc = sync_xattrs(t, &sfh, &dfh, fresh, &fixed);
 	if (!rc && fixed && !fresh)
 		t->st->fixed++;
 	if (!rc)
@@ -725,6 +756,23 @@ int ts_run(const struct ts_conf *conf, struct ts_stats *st, char *err,
 		rc = side_open(&t, &t.src, conf->src_url, conf->src_path);
 	if (!rc)
 		rc = side_open(&t, &t.dst, conf->dst_url, conf->dst_path);
+	if (!rc) {
+		const char *side = "source";
+
+		rc = tsx_open(&t.x, &t.src.rpc, &t.src.eroot, &t.dst.rpc,
+			      &t.dst.eroot, &side);
+		t.x_open = true;
+		if (rc)
+			fail(&t, strcmp(side, "source") ? &t.dst : &t.src,
+			     "list the xattr store at", rc);
+	}
+	if (!rc) {
+		bool fixed = false;
+
+		t.counted = false;
+		rc = sync_xattrs(&t, &t.src.root, &t.dst.root, false, &fixed);
+		t.st->fixed += fixed;
+	}
 	if (!rc)
 		paired(&t, &t.src.root, &t.dst.root);
 	if (!rc)
@@ -738,6 +786,8 @@ int ts_run(const struct ts_conf *conf, struct ts_stats *st, char *err,
 		snprintf(err, errlen, "%s -> %s: at %s: %s", conf->src_url,
 			 conf->dst_url, t.plen ? t.path : "/", strerror(-rc));
 	progress(&t, true);
+	if (t.x_open)
+		tsx_close(&t.x);
 	side_close(&t.src);
 	side_close(&t.dst);
 	free(t.links.v);

@@ -1,0 +1,41 @@
+/*
+ * treesync_xattr.h — the extended-attribute part of a tree comparison
+ * (replica/treesync.c): the set of each pair of objects, read from each
+ * export's xattr store (replica/xstore.h), compared, and with repair the
+ * source's written over the destination's.
+ */
+#ifndef OFSREP_TREESYNC_XATTR_H
+#define OFSREP_TREESYNC_XATTR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "replica/xstore.h"
+
+struct tsx {
+	struct xstore src, dst;
+	uint64_t *skeys, *dkeys;	/* keys with a blob, sorted */
+	size_t ns, nd;
+	struct xset sset, dset;		/* scratch */
+	uint64_t compared;		/* pairs whose sets were read */
+};
+
+/* Lists both stores (one READDIR per <hh> directory); @sroot, @droot are
+ * the export roots.  0 or -errno (*side: "source" or "destination"). */
+int tsx_open(struct tsx *x, struct apl_rpc *src, const struct apl_fh *sroot,
+	     struct apl_rpc *dst, const struct apl_fh *droot,
+	     const char **side);
+void tsx_close(struct tsx *x);
+
+/* Compares the sets of source object @sfh and destination object @dfh.
+ * @reread false: sets whose blobs both exist are taken as equal (a quick
+ * pass, nothing changed them since).  On a difference, *what describes it
+ * and, with @repair, the destination is given the source's set (*fixed);
+ * a damaged source blob is reported and not copied.  0 or -errno (*side
+ * says where). */
+int tsx_pair(struct tsx *x, const struct apl_fh *sfh,
+	     const struct apl_fh *dfh, bool reread, bool repair, char *what,
+	     size_t whatlen, bool *fixed, const char **side);
+
+#endif
