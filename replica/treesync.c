@@ -638,8 +638,12 @@ static int sync_entry(struct ts *t, const struct apl_fh *sdir,
 		return rc;
 	if (sa.type == APL_NF3REG && !unchanged(t, &sfh, &sa, &da, fresh))
 		rc = sync_bytes(t, &sfh, &sa, &dfh, &da, fresh, &fixed);
-	else if (sa.type == APL_NF3DIR)
+	else if (sa.type == APL_NF3DIR) {
+		bool counted = t->counted;
+
 		rc = sync_dir(t, &sfh, &dfh, false);
+		t->counted = counted;	/* the entries were counted apart */
+	}
 	if (!rc)
 		rc = sync_attrs(t, &dfh, &sa, &da, fresh, &fixed);
 	if (!rc)
