@@ -703,9 +703,12 @@ def test_apply_synthetic_journal_then_again_applies_nothing(lab):
     first = apply(lab, 7, "--batch", 100)
     assert first["error"] is None
     assert (first["records"], first["first_seq"], first["last_seq"]) == (1000, 1, 1000)
-    # every 16th record is a SETXATTR: counted as skipped, not stored
-    assert first["skipped"] == first["skipped_xattr"] == syn.xattrs() == 62
-    assert first["applied"] == 1000 - 62
+    # every 16th record is a SETXATTR: stored in the mirror's xattr store
+    assert first["skipped"] == first["skipped_xattr"] == 0
+    assert first["xattr_sets"] == syn.xattrs() == 62
+    assert first["applied"] == 1000
+    assert len(list((lab.export_dir("b") / ".ofsrep/xattr").glob("*/*"))) \
+        == 62
     assert first["checkpoint"]["seq"] == 1000
     assert first["checkpoint"]["epoch"] == out["epoch"]
     assert first["batches"] == 10
@@ -725,10 +728,11 @@ def test_apply_synthetic_journal_then_again_applies_nothing(lab):
     assert (again["records"], again["batches"], again["write_rpcs"]) == (0, 0, 0)
     assert again["checkpoint"]["seq"] == 1000
     assert snapshot(mirror(lab)) == before
-    # the layout: the mirror, the orphans, the fid log beside the checkpoint
+    # the layout: the mirror, the orphans, the xattr store, the fid log
+    # beside the checkpoint
     ofsrep = lab.export_dir("b") / ".ofsrep"
     assert sorted(p.name for p in ofsrep.iterdir()) == \
-        ["journal", "mirror", "mirror-orphans"]
+        ["journal", "mirror", "mirror-orphans", "xattr"]
     assert (jdir(lab, 7) / f"applied-{out['epoch']}.fids").exists()
     assert orphans(lab) == []
 
@@ -819,8 +823,8 @@ def test_script_namespace_records_match_a_local_replay(lab, tmp_path):
     model = LocalModel(tmp_path / "expected")
     out = apply_script(lab, 20, tmp_path, model, NAMESPACE_SCRIPT, "--group", 4)
     rep = apply(lab, 20)
-    assert rep["records"] == out["records"] == rep["applied"] + 2
-    assert rep["skipped_xattr"] == 2
+    assert rep["records"] == out["records"] == rep["applied"]
+    assert rep["skipped"] == 0 and rep["xattr_sets"] == 2
     st = os.lstat(mirror(lab) / "x")    # before reading it moves atime
     assert st.st_atime == 1600000000
     assert st.st_mode & 0o7777 == 0o4755 and st.st_mtime_ns == 1700000000 * 10**9 + 5

@@ -24,10 +24,12 @@ static void apply_json(const struct opts *o, const struct apl *a, int ex,
 
 	printf("{\"node\":%" PRIu32 ",\"exit\":%d,\"records\":%" PRIu64
 	       ",\"applied\":%" PRIu64 ",\"skipped\":%" PRIu64
-	       ",\"skipped_xattr\":%" PRIu64 ",\"stale\":%" PRIu64
+	       ",\"skipped_xattr\":%" PRIu64 ",\"xattr_sets\":%" PRIu64
+	       ",\"stale\":%" PRIu64
 	       ",\"first_seq\":%" PRIu64 ",\"last_seq\":%" PRIu64
 	       ",\"start_seq\":%" PRIu64, o->node, ex, st->records,
-	       st->applied, st->skipped, st->skipped_xattr, st->stale,
+	       st->applied, st->skipped, st->skipped_xattr, st->xattr_sets,
+	       st->stale,
 	       st->first_seq, st->last_seq, st->start_seq);
 	if (st->have_ckpt)
 		printf(",\"checkpoint\":{\"seq\":%" PRIu64 ",\"epoch\":%" PRIu32
@@ -68,9 +70,9 @@ static void apply_text(const struct opts *o, const struct apl *a,
 		       o->node);
 		return;
 	}
-	printf("node %" PRIu32 ": applied %" PRIu64 " records, skipped %"
-	       PRIu64 " (setxattr/removexattr: NFSv3 has no xattrs, not "
-	       "stored yet)", o->node, st->applied, st->skipped);
+	printf("node %" PRIu32 ": applied %" PRIu64 " records (%" PRIu64
+	       " xattr sets stored), skipped %" PRIu64, o->node, st->applied,
+	       st->xattr_sets, st->skipped);
 	if (st->records)
 		printf(", seq %" PRIu64 "..%" PRIu64, st->first_seq,
 		       st->last_seq);
