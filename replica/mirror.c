@@ -39,6 +39,13 @@
  *            reaches the requested seq the keeper publishes the fid map
  *            (mirror_handover_poll).
  *
+ * PEERS (replica/peers.c).  Before each run and every
+ * MIRROR_PEER_SWEEP_MS, the journals of other nodes sharing the exports
+ * whose keeper is gone (no live lease) are applied first.  While other
+ * nodes' journals exist, damage is believed only after it lasted
+ * MIRROR_PEER_DAMAGE_MS too: a BIND of a name another live node made is
+ * missing until that node's keeper applied it.
+ *
  * Damage is believed only when three runs in a row see it: a run reads a
  * segment while the writer appends to it, in several READs, so one READ
  * may see a group the writer has not finished while a later READ sees the
@@ -68,6 +75,8 @@
 #define MIRROR_RETRY_MIN_MS	500
 #define MIRROR_RETRY_MAX_MS	5000
 #define MIRROR_NO_PROGRESS_MS	100
+#define MIRROR_PEER_SWEEP_MS	3000
+#define MIRROR_PEER_DAMAGE_MS	30000
 /* WHEN TO RUN.  Applying costs NAS b as much again as journaling (read
  * the records, write the mirror), so while mutations stream in the keeper
  * lets a backlog build and applies in bulk: a run starts when the journal
@@ -116,6 +125,7 @@ struct mirror_run {
 	struct mirror_lease ls;
 	bool open;
 	unsigned damaged_runs;
+	uint64_t damaged_since_ms;	/* the first of those runs */
 	unsigned failures;
 	uint64_t retry_at_ms;
 	uint64_t trimmed_below;	/* segments below this are gone */
@@ -250,6 +260,16 @@ static void mirror_failed(struct mirror *m, struct mirror_run *r, int rc)
 	bool damage = rc == -EUCLEAN || rc == -EPROTO;
 	unsigned pause;
 
+	if (damage && !r->damaged_since_ms)
+		r->damaged_since_ms = mono_ms();
+	if (!damage)
+		r->damaged_since_ms = 0;
+	/* With other nodes writing the same tree, a name this journal binds
+	 * may be made by a record of theirs not applied yet: give their
+	 * keepers time before believing it. */
+	if (damage && rc != -EPROTO && m->peers.seen &&
+	    mono_ms() < r->damaged_since_ms + MIRROR_PEER_DAMAGE_MS)
+		r->damaged_runs = 0;
 	if (damage && (rc == -EPROTO ||
 		       ++r->damaged_runs >= MIRROR_DAMAGE_RUNS)) {
 		syslog(LOG_CRIT, "mirror: node %" PRIu32 ": applying stopped: "
@@ -304,6 +324,7 @@ static void mirror_run_once(struct mirror *m, struct mirror_run *r)
 		       "after %u failed runs", m->conf.node, r->failures);
 	r->failures = 0;
 	r->damaged_runs = 0;
+	r->damaged_since_ms = 0;
 	r->last_err[0] = 0;
 	mirror_publish(m, &r->a);
 	mirror_trim(m, r);
@@ -474,6 +495,18 @@ static void mirror_handover_publish(struct mirror *m, struct mirror_run *r)
 	atomic_store(&m->ho_ready, true);
 }
 
+/* Other nodes' journals whose keeper is gone (replica/peers.c): applied
+ * before this node's own records, which may name their objects. */
+static void mirror_sweep_peers(struct mirror *m)
+{
+	int st = atomic_load(&m->state);
+
+	if (!m->conf.apply || st == MIRROR_LIVE || st == MIRROR_DAMAGED ||
+	    st == MIRROR_LEASE_LOST || st == MIRROR_STOPPED)
+		return;
+	peers_sweep(&m->peers, false);
+}
+
 static void *mirror_thread(void *arg)
 {
 	struct mirror *m = arg;
@@ -493,11 +526,14 @@ static void *mirror_thread(void *arg)
 	for (;;) {
 		pthread_mutex_unlock(&m->mu);
 		mirror_lease_renew(m, &r->ls);
+		mirror_sweep_peers(m);
 		pthread_mutex_lock(&m->mu);
 		mirror_unmark(m, r);
 		if (!mirror_due(m, r, first, last_seq, &wait_ms, &leave)) {
 			if (leave)
 				break;
+			if (m->conf.apply && wait_ms > MIRROR_PEER_SWEEP_MS)
+				wait_ms = MIRROR_PEER_SWEEP_MS;
 			mirror_wait(m, wait_ms);
 			continue;
 		}
@@ -530,6 +566,8 @@ int mirror_start(struct mirror *m, const struct mirror_conf *conf)
 	snprintf(m->mountpoint, sizeof(m->mountpoint), "%s",
 		 conf->mountpoint ? conf->mountpoint : "-");
 	m->conf.mountpoint = m->mountpoint;
+	peers_init(&m->peers, m->url, conf->node, conf->timeout_ms,
+		   m->mountpoint);
 	atomic_init(&m->state, MIRROR_IDLE);
 	pthread_mutex_init(&m->mu, NULL);
 	pthread_condattr_t ca;

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "replica/apl_rpc.h"
+#include "replica/peers.h"
 
 enum mirror_state {
 	MIRROR_IDLE,		/* caught up with the durable journal */
@@ -93,6 +94,7 @@ struct mirror {
 	_Atomic uint64_t trimmed;	/* segments deleted */
 	atomic_bool cancel;	/* stop the run in progress (deadline) */
 	atomic_bool lease_lost;	/* another process took the lease */
+	struct peers peers;	/* other nodes' journals (thread only) */
 	/* handover: target and released under mu; ho valid once ready */
 	uint64_t ho_target;	/* apply up to this seq first */
 	bool ho_wanted;
