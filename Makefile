@@ -5,6 +5,7 @@
 #   make test       deps + build + unit tests + integration tests on the lab
 #   make demo       deps + build + the lab and a walk through ofsrep's job
 #   make bench      raw libnfs vs ofsrep (primary-only, journal mode)
+#   make test-ha    the whole CTDB + Samba failure matrix
 #   make install    binaries, mount helper, man pages under $(DESTDIR)$(PREFIX)
 #
 # Every target that needs packages depends on `deps` (tools/install-deps.sh),
@@ -53,7 +54,7 @@ TEST_FIX_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/*_fixture.c))
 HDRS      := $(wildcard fs/*.h replica/*.h journal/*.h tools/journal/*.h \
                         tools/fsck/*.h tests/unit/*.h)
 
-.PHONY: all deps asan test test-unit test-integration test-long test-faults \
+.PHONY: all deps asan test test-unit test-integration test-long test-faults test-ha \
         demo bench \
         install clean check-clean
 .DEFAULT_GOAL := all
@@ -123,6 +124,13 @@ test-faults: all
 	OFSREP_BIN=$(abspath $(BUILD))/ofsrep OFSREP_FAULTS=$(FAULTS) \
 	  /usr/bin/python3 -m pytest -q -s -p no:cacheprovider \
 	  tests/integration/test_fault_storm.py
+
+# The whole HA matrix (tests/integration/test_ctdb.py): both nodes powered
+# down and cut off, maintenance, NAS a and NAS b, with real ctdbd and smbd.
+test-ha: all
+	OFSREP_BIN=$(abspath $(BUILD))/ofsrep OFSREP_HA_FULL=1 \
+	  /usr/bin/python3 -m pytest -q -s -p no:cacheprovider \
+	  tests/integration/test_ctdb.py
 
 demo: all
 	./tools/demo.sh $(BUILD)

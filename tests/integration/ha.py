@@ -1,0 +1,302 @@
+"""The HA lab: two file-server nodes with real ctdbd and clustered smbd on
+top of ofsrep, a public address (VIP), and a client, on one machine.
+
+    NAS a, NAS b            the two ganesha boxes of ofsrep-lab (its lab)
+    node 1, node 2          ofsrep mounted in the host (node=1 / node=2,
+                            each its own journal) at DIR/n<k>/mnt; ctdbd
+                            and smbd in network namespace <prefix>-n<k>
+                            (10.98.I.k, veth eth0) and a mount namespace
+                            with their own /etc/ctdb, /var/lib/ctdb and
+                            /run/ctdb bound in (Debian's ctdb scripts
+                            hard-code those paths)
+    client                  namespace <prefix>-br: the bridge joining
+                            the nodes' veths, address 10.98.I.100; the
+                            VIP 10.98.I.50 moves between the nodes
+    cluster lock            DIR/reclock/lock through CTDB's fcntl mutex
+                            helper: a directory of the file servers, not
+                            behind ofsrep (docs/ctdb.md says why)
+
+Every process is started here and stopped by PID or by the session it
+was started in; stop() also deletes the namespaces.  Nothing listens
+outside the namespaces this creates."""
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from samba import SHARE, TEMPLATE, TEST_PASSWORD, TEST_USER, ensure_user
+
+REPO = Path(__file__).resolve().parents[2]
+EVENT_SCRIPT = REPO / "tools" / "ctdb" / "50.ofsrep.script"
+
+NODE_SH = r"""
+set -e
+mount --bind "$D/etc" /etc/ctdb
+mount --bind "$D/var" /var/lib/ctdb
+mount --bind "$D/run" /run/ctdb
+ctdbd --interactive >"$D/ctdbd.out" 2>&1 &
+echo $! >"$D/ctdbd.pid"
+i=0
+until ctdb pnn >/dev/null 2>&1; do
+	i=$((i + 1)); [ $i -lt 300 ] || exit 1; sleep 0.1
+done
+smbd --foreground --no-process-group -s "$D/smb.conf" --debug-stdout \
+	>"$D/smbd.out" 2>&1 &
+echo $! >"$D/smbd.pid"
+wait
+"""
+
+
+def run(*argv, check=True, timeout=60, **kw):
+    return subprocess.run(list(argv), capture_output=True, text=True,
+                          check=check, timeout=timeout, **kw)
+
+
+class Node:
+    def __init__(self, ha, k):
+        self.ha = ha
+        self.k = k
+        self.dir = ha.dir / ("n%d" % k)
+        self.ns = "%s-n%d" % (ha.prefix, k)
+        self.addr = "10.98.%d.%d" % (ha.net, k)
+        self.mnt = self.dir / "mnt"
+        self.shell = None
+        self.ofsrep_pid = None
+
+    def ctdb(self, *args, check=False, timeout=30):
+        return run("nsenter", "-t", str(self.shell.pid), "-m", "-n",
+                   "ctdb", *args, check=check, timeout=timeout)
+
+
+class HaLab:
+    def __init__(self, lab, workdir, ofsrep_bin):
+        self.lab = lab
+        self.dir = Path(workdir)
+        self.bin = ofsrep_bin
+        self.net = 20 + os.getpid() % 200
+        self.prefix = "ofsrep-ha%d" % self.net
+        self.vip = "10.98.%d.50" % self.net
+        self.client_addr = "10.98.%d.100" % self.net
+        self.br = self.prefix + "-br"
+        self.nodes = [Node(self, 1), Node(self, 2)]
+        self.made_ns = []
+        self.user = None
+
+    # ---- set-up ----
+
+    def ns_add(self, name):
+        run("ip", "netns", "add", name)
+        self.made_ns.append(name)
+        run("ip", "-n", name, "link", "set", "lo", "up")
+
+    def network(self):
+        self.ns_add(self.br)
+        run("ip", "-n", self.br, "link", "add", "br0", "type", "bridge")
+        run("ip", "-n", self.br, "addr", "add", self.client_addr + "/24",
+            "dev", "br0")
+        run("ip", "-n", self.br, "link", "set", "br0", "up")
+        for n in self.nodes:
+            self.ns_add(n.ns)
+            peer = "hab%d" % n.k
+            run("ip", "-n", n.ns, "link", "add", "eth0", "type", "veth",
+                "peer", "name", peer, "netns", self.br)
+            run("ip", "-n", n.ns, "addr", "add", n.addr + "/24", "dev",
+                "eth0")
+            run("ip", "-n", n.ns, "link", "set", "eth0", "up")
+            run("ip", "-n", self.br, "link", "set", peer, "master", "br0")
+            run("ip", "-n", self.br, "link", "set", peer, "up")
+
+    def mount(self, n):
+        n.mnt.mkdir(parents=True, exist_ok=True)
+        opts = "secondary=%s,node=%d,allow_other,spool=%s/spool" % (
+            self.lab.url("b"), n.k, n.dir)
+        proc = run(self.bin, self.lab.url("a"), str(n.mnt), "-o", opts,
+                   check=False)
+        assert proc.returncode == 0, proc.stderr
+        deadline = time.monotonic() + 20
+        while True:
+            st = run(self.bin, "status", str(n.mnt), "--json", check=False)
+            if st.returncode in (0, 1) and '"pid":' in st.stdout:
+                n.ofsrep_pid = int(st.stdout.split('"pid":')[1].split(",")[0])
+                break
+            assert time.monotonic() < deadline, st.stdout + st.stderr
+            time.sleep(0.1)
+        os.chmod(n.mnt, 0o755)
+
+    def node_config(self, n):
+        etc, var, run_dir = n.dir / "etc", n.dir / "var", n.dir / "run"
+        shutil.copytree("/etc/ctdb", etc, symlinks=True)
+        for sub in ("volatile", "persistent", "state"):
+            (var / sub).mkdir(parents=True)
+        run_dir.mkdir()
+        (etc / "ctdb.conf").write_text(
+            "[logging]\n\tlocation = file:%s/log.ctdb\n"
+            "\tlog level = NOTICE\n"
+            "[cluster]\n\tcluster lock = !/usr/libexec/ctdb/"
+            "ctdb_mutex_fcntl_helper %s/reclock/lock\n" %
+            (n.dir, self.dir))
+        (etc / "nodes").write_text("".join(m.addr + "\n"
+                                           for m in self.nodes))
+        (etc / "public_addresses").write_text("%s/24 eth0\n" % self.vip)
+        (etc / "ctdb.tunables").write_text("MonitorInterval=2\n")
+        (etc / "script.options").write_text(
+            "CTDB_OFSREP_MOUNTPOINT=%s\nCTDB_OFSREP_BIN=%s\n"
+            "CTDB_OFSREP_FREEZE_BOUND=10\n" % (n.mnt, self.bin))
+        legacy = etc / "events" / "legacy"
+        for old in legacy.iterdir():
+            old.unlink()
+        for name in ("00.ctdb", "10.interface"):
+            (legacy / (name + ".script")).symlink_to(
+                "/usr/share/ctdb/events/legacy/%s.script" % name)
+        shutil.copy(EVENT_SCRIPT, legacy / "50.ofsrep.script")
+        text = TEMPLATE.read_text()
+        text = text.replace("\tinterfaces = @ADDR@\n"
+                            "\tbind interfaces only = yes\n",
+                            "\tclustering = yes\n"
+                            "\tnetbios name = OFSREPHA\n")
+        for k, v in (("@PORT@", "445"), ("@DIR@", str(n.dir / "smb")),
+                     ("@MNT@", str(n.mnt)), ("@SHARE@", SHARE)):
+            text = text.replace(k, v)
+        for sub in ("private", "lock", "state", "cache", "run", "ncalrpc",
+                    "bind-dns"):
+            (n.dir / "smb" / sub).mkdir(parents=True, exist_ok=True)
+        (n.dir / "smb.conf").write_text(text)
+
+    def start_node(self, n):
+        env = dict(os.environ, D=str(n.dir))
+        n.shell = subprocess.Popen(
+            ["ip", "netns", "exec", n.ns, "unshare", "-m",
+             "--propagation", "slave", "sh", "-c", NODE_SH],
+            env=env, stdin=subprocess.DEVNULL,
+            stdout=open(n.dir / "node.out", "w"), stderr=subprocess.STDOUT,
+            start_new_session=True)
+
+    def start(self):
+        self.user = ensure_user()
+        (self.dir / "reclock").mkdir(parents=True, exist_ok=True)
+        Path("/run/ctdb").mkdir(exist_ok=True)
+        self.network()
+        for n in self.nodes:
+            self.mount(n)
+        u = self.nodes[0].mnt / "u"
+        u.mkdir(exist_ok=True)
+        os.chown(u, self.user.pw_uid, self.user.pw_gid)
+        (self.dir / "client.conf").write_text(
+            "[global]\n\tclient min protocol = SMB2_10\n")
+        for n in self.nodes:
+            self.node_config(n)
+            self.start_node(n)
+        for n in self.nodes:
+            self.wait_node_up(n)
+            # the passdb is per node: the same user on both
+            run("nsenter", "-t", str(n.shell.pid), "-m", "-n",
+                "smbpasswd", "-c", str(n.dir / "smb.conf"), "-s", "-a",
+                TEST_USER, input="%s\n%s\n" % (TEST_PASSWORD, TEST_PASSWORD))
+        self.wait_healthy()
+        return self
+
+    def wait_node_up(self, n, timeout=60):
+        deadline = time.monotonic() + timeout
+        while not (n.dir / "smbd.pid").exists():
+            assert n.shell.poll() is None, (n.dir / "node.out").read_text()
+            assert time.monotonic() < deadline, "node %d did not start" % n.k
+            time.sleep(0.2)
+
+    def wait_healthy(self, timeout=90, nodes=None):
+        """Every node in `nodes` (all) OK, the VIP held by one of them."""
+        nodes = nodes or self.nodes
+        deadline = time.monotonic() + timeout
+        while True:
+            out = nodes[0].ctdb("status").stdout
+            oks = out.count("OK")
+            holder = self.vip_holder()
+            if oks >= len(nodes) and holder in [n.k for n in nodes]:
+                return holder
+            assert time.monotonic() < deadline, out + \
+                nodes[0].ctdb("ip").stdout
+            time.sleep(0.5)
+
+    def vip_holder(self, via=None):
+        """The node number holding the VIP, as CTDB says (None: nobody)."""
+        for n in ([via] if via else self.nodes):
+            if n.shell is None or n.shell.poll() is not None:
+                continue
+            out = n.ctdb("ip", "-X").stdout
+            for line in out.splitlines():
+                f = line.split("|")
+                if len(f) > 2 and f[1] == self.vip:
+                    return int(f[2]) + 1 if f[2] != "-1" else None
+        return None
+
+    # ---- faults ----
+
+    def power_down(self, n):
+        """SIGKILL every daemon of the node: ctdbd, smbd, its ofsrep."""
+        for pid in self._samba_helpers(n):
+            os.kill(pid, signal.SIGKILL)
+        if n.shell and n.shell.poll() is None:
+            os.killpg(n.shell.pid, signal.SIGKILL)
+            n.shell.wait(10)
+        if n.ofsrep_pid:
+            try:
+                os.kill(n.ofsrep_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            n.ofsrep_pid = None
+        run("umount", "-l", str(n.mnt), check=False)
+
+    def link(self, n, up):
+        """The node's cable: its port on the bridge (CTDB's 10.interface
+        brings the node's own eth0 back up by itself)."""
+        run("ip", "-n", self.br, "link", "set", "hab%d" % n.k,
+            "up" if up else "down")
+
+    # ---- the client ----
+
+    def client(self, commands, timeout=60):
+        return run("ip", "netns", "exec", self.br, "smbclient",
+                   "//%s/%s" % (self.vip, SHARE), "-U",
+                   "%s%%%s" % (TEST_USER, TEST_PASSWORD), "-s",
+                   str(self.dir / "client.conf"), "-m", "SMB3", "-t", "10",
+                   "-c", commands, check=False, timeout=timeout)
+
+    # ---- tear-down ----
+
+    def _samba_helpers(self, n):
+        mine = str(n.dir).encode()
+        pids = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                argv = open("/proc/%s/cmdline" % d, "rb").read().split(b"\0")
+            except OSError:
+                continue
+            if argv and os.path.basename(argv[0]).decode(
+                    errors="replace").startswith(("samba-dcerpcd", "rpcd_",
+                                                  "smbd")) and \
+                    any(mine in a for a in argv[1:]):
+                pids.append(int(d))
+        return pids
+
+    def stop(self):
+        for n in self.nodes:
+            try:
+                pid, n.ofsrep_pid = n.ofsrep_pid, None
+                self.power_down(n)      # ctdbd, smbd: not ofsrep
+                if pid:
+                    run("fusermount3", "-u", str(n.mnt), check=False)
+                    deadline = time.monotonic() + 30
+                    while os.path.exists("/proc/%d" % pid) and \
+                            time.monotonic() < deadline:
+                        time.sleep(0.1)
+                    if os.path.exists("/proc/%d" % pid):
+                        os.kill(pid, signal.SIGKILL)
+                        run("umount", "-l", str(n.mnt), check=False)
+            except Exception:
+                pass
+        for name in reversed(self.made_ns):
+            run("ip", "netns", "delete", name, check=False)
+        self.made_ns = []

@@ -1,0 +1,257 @@
+"""The whole stack (tests/integration/ha.py): two file-server nodes with
+ofsrep, real ctdbd and clustered smbd, a VIP, and a client writing through
+it with smbclient, while a node or a NAS fails.  Each scenario prints what
+happened and the longest stall the client saw (the time between two
+successful operations across the fault).
+
+`make test` runs a node power-down and NAS a killed; OFSREP_HA_FULL=1
+(`make test-ha`) runs the whole matrix: either node powered down or cut
+off, maintenance (ctdb disable/enable), NAS b killed."""
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from conftest import Lab, _stop_and_check, ofsrep_bin  # noqa: E402
+from ha import HaLab  # noqa: E402
+
+FULL = os.environ.get("OFSREP_HA_FULL") == "1"
+pytestmark = pytest.mark.skipif(
+    any(shutil.which(p) is None for p in ("ctdbd", "smbd", "smbclient",
+                                          "ethtool")),
+    reason="ctdb, samba or ethtool missing (make deps)")
+full_only = pytest.mark.skipif(not FULL, reason="OFSREP_HA_FULL=1 (make "
+                               "test-ha) runs the whole matrix")
+
+
+@pytest.fixture
+def ha(tmp_path_factory):
+    if not os.access(ofsrep_bin(), os.X_OK):
+        pytest.skip(f"ofsrep binary {ofsrep_bin()} not built")
+    if os.environ.get("OFSREP_MOUNT_OPTS"):
+        pytest.skip("the HA lab mounts its own nodes (journal mode)")
+    lab_dir = tempfile.mkdtemp(prefix="ofsrep-ha-", dir="/tmp")
+    os.chmod(lab_dir, 0o755)
+    lab = Lab(lab_dir)
+    h = None
+    try:
+        lab.start(mount=False)
+        h = HaLab(lab, os.path.join(lab_dir, "ha"), ofsrep_bin())
+        t0 = time.monotonic()
+        h.start()
+        print("\nHA lab up in %.1f s: VIP %s on node %s" % (
+            time.monotonic() - t0, h.vip, h.vip_holder()))
+        yield h
+    finally:
+        if h:
+            h.stop()
+        _stop_and_check(lab)
+        shutil.rmtree(lab_dir, ignore_errors=True)
+
+
+class Ticker:
+    """A client that writes u/tick-N through the VIP as fast as smbclient
+    lets it, one connection per write, remembering what succeeded."""
+
+    def __init__(self, h):
+        self.h = h
+        self.ok = []            # (n, end time)
+        self.failed = 0
+        self.stop = threading.Event()
+        self.local = os.path.join(h.dir, "tick.local")
+        self.t = threading.Thread(target=self.run)
+
+    def run(self):
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            with open(self.local, "wb") as f:
+                f.write(b"tick %d\n" % n * 50)
+            p = self.h.client("put %s u/tick-%d" % (self.local, n),
+                              timeout=60)
+            if p.returncode == 0 and "NT_STATUS" not in p.stdout + p.stderr:
+                self.ok.append((n, time.monotonic()))
+            else:
+                self.failed += 1
+                time.sleep(0.1)
+
+    def __enter__(self):
+        self.t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.t.join(120)
+
+    def successes_after(self, t):
+        return sum(1 for _, e in self.ok if e > t)
+
+    def wait_successes_after(self, t, count=3, timeout=120):
+        deadline = time.monotonic() + timeout
+        while self.successes_after(t) < count:
+            assert time.monotonic() < deadline, \
+                "the client never got through again (%d failures)" % \
+                self.failed
+            time.sleep(0.2)
+
+    def stall(self, t):
+        """Longest gap between two successive successes from the last one
+        before time t on (a write in flight at t may still succeed)."""
+        ends = sorted(e for _, e in self.ok)
+        start = max((i for i, e in enumerate(ends) if e <= t), default=0)
+        gaps = [b - a for a, b in zip(ends[start:], ends[start + 1:])]
+        return max(gaps, default=0.0)
+
+
+def check_ticks(h, ticker, node):
+    """Every write the client was told succeeded is there, intact."""
+    mnt = node.mnt
+    for n, _ in ticker.ok:
+        with open(os.path.join(mnt, "u", "tick-%d" % n), "rb") as f:
+            assert f.read() == b"tick %d\n" % n * 50, n
+
+
+def put_doc(h):
+    data = hashlib.shake_256(b"doc").digest(1 << 20)
+    local = os.path.join(h.dir, "doc.local")
+    with open(local, "wb") as f:
+        f.write(data)
+    p = h.client("put %s u/doc" % local)
+    assert p.returncode == 0 and "NT_STATUS" not in p.stdout, p.stdout
+    return data
+
+
+def get_doc(h):
+    back = os.path.join(h.dir, "doc.back")
+    p = h.client("get u/doc %s" % back)
+    assert p.returncode == 0 and "NT_STATUS" not in p.stdout, p.stdout
+    with open(back, "rb") as f:
+        return f.read()
+
+
+def report(what, h, ticker, t_fault, extra="", via=None):
+    print("%s: VIP on node %s afterwards; %d writes acknowledged, %d "
+          "refused; longest client stall %.1f s%s" % (
+              what, h.vip_holder(via=via), len(ticker.ok), ticker.failed,
+              ticker.stall(t_fault), extra))
+
+
+def node_fault(ha, which, fault):
+    h = ha
+    holder = h.vip_holder()
+    victim = h.nodes[holder - 1] if which == "holder" else \
+        h.nodes[2 - holder]
+    survivor = h.nodes[2 - victim.k]
+    doc = put_doc(h)
+    with Ticker(h) as ticker:
+        ticker.wait_successes_after(0, 3)
+        t_fault = time.monotonic()
+        if fault == "power":
+            h.power_down(victim)
+        else:
+            h.link(victim, False)
+        ticker.wait_successes_after(t_fault + 1, 5)
+    assert h.vip_holder(via=survivor) == survivor.k
+    assert get_doc(h) == doc
+    check_ticks(h, ticker, survivor)
+    report("node %d (%s VIP) %s" % (victim.k, "holding the" if which ==
+                                    "holder" else "without the",
+                                    "powered down" if fault == "power"
+                                    else "cut off"), h, ticker, t_fault,
+           via=survivor)
+    return victim, survivor, ticker
+
+
+def test_node_holding_the_vip_powered_down(ha):
+    victim, survivor, _ = node_fault(ha, "holder", "power")
+    # the dead node's journal was adopted: the mirror has its records
+    deadline = time.monotonic() + 30
+    while True:
+        proc = subprocess.run([
+            os.path.join(os.path.dirname(ofsrep_bin()), "ofsrep-journal"),
+            "check", ha.lab.url("b"), "--node", str(victim.k), "--json"],
+            capture_output=True, text=True, timeout=60)
+        import json
+        j = json.loads(proc.stdout)
+        if j["checkpoint"] and j["checkpoint"]["seq"] >= j["last_seq"]:
+            break
+        assert time.monotonic() < deadline, j
+        time.sleep(0.5)
+
+
+def test_nas_a_killed_under_a_writing_client_keeps_the_vip(ha):
+    h = ha
+    holder = h.vip_holder()
+    doc = put_doc(h)
+    with Ticker(h) as ticker:
+        ticker.wait_successes_after(0, 3)
+        t_fault = time.monotonic()
+        h.lab.nas("a", "kill")
+        ticker.wait_successes_after(t_fault + 1, 5)
+        # several monitor intervals: CTDB must keep the VIP here
+        time.sleep(6)
+    assert h.vip_holder() == holder, "the VIP moved for a NAS loss"
+    out = h.nodes[0].ctdb("status").stdout
+    assert out.count(" OK") == 2, out
+    assert get_doc(h) == doc
+    check_ticks(h, ticker, h.nodes[holder - 1])
+    report("NAS a killed", h, ticker, t_fault)
+
+
+@full_only
+@pytest.mark.parametrize("which,fault", [("holder", "link"),
+                                         ("other", "power"),
+                                         ("other", "link")])
+def test_node_faults_matrix(ha, which, fault):
+    victim, survivor, _ = node_fault(ha, which, fault)
+    if fault == "link":
+        # back online: the cluster heals, no flapping of the VIP
+        ha.link(victim, True)
+        holder = ha.wait_healthy()
+        time.sleep(6)
+        assert ha.vip_holder() == holder
+
+
+@full_only
+def test_node_in_maintenance_keeps_in_sync(ha):
+    h = ha
+    holder = h.nodes[h.vip_holder() - 1]
+    doc = put_doc(h)
+    with Ticker(h) as ticker:
+        ticker.wait_successes_after(0, 3)
+        t_fault = time.monotonic()
+        holder.ctdb("disable", check=True)
+        ticker.wait_successes_after(t_fault + 1, 5)
+        other = h.nodes[2 - holder.k]
+        assert h.vip_holder() == other.k
+        # the disabled node's mount keeps working and sees the new data
+        time.sleep(1.5)
+        check_ticks(h, ticker, holder)
+        holder.ctdb("enable", check=True)
+        h.wait_healthy()
+    assert get_doc(h) == doc
+    report("node %d disabled and enabled" % holder.k, h, ticker, t_fault)
+
+
+@full_only
+def test_nas_b_killed_under_a_writing_client_keeps_the_vip(ha):
+    h = ha
+    holder = h.vip_holder()
+    with Ticker(h) as ticker:
+        ticker.wait_successes_after(0, 3)
+        t_fault = time.monotonic()
+        h.lab.nas("b", "kill")
+        ticker.wait_successes_after(t_fault + 1, 5)
+        time.sleep(6)
+        h.lab.nas("b", "start")
+        ticker.wait_successes_after(time.monotonic(), 3)
+    assert h.vip_holder() == holder
+    check_ticks(h, ticker, h.nodes[holder - 1])
+    report("NAS b killed and back", h, ticker, t_fault)
