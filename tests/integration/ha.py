@@ -195,7 +195,14 @@ class HaLab:
                 "smbpasswd", "-c", str(n.dir / "smb.conf"), "-s", "-a",
                 TEST_USER, input="%s\n%s\n" % (TEST_PASSWORD, TEST_PASSWORD))
         self.wait_healthy()
-        return self
+        # CTDB has placed the VIP: wait until smbd answers on it
+        deadline = time.monotonic() + 60
+        while True:
+            p = self.client("ls", timeout=30)
+            if p.returncode == 0 and "NT_STATUS" not in p.stdout + p.stderr:
+                return self
+            assert time.monotonic() < deadline, p.stdout + p.stderr
+            time.sleep(0.3)
 
     def wait_node_up(self, n, timeout=60):
         deadline = time.monotonic() + timeout
