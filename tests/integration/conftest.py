@@ -16,6 +16,7 @@ Environment
 
 Only the standard library and pytest.
 """
+import contextlib
 import itertools
 import os
 import re
@@ -342,13 +343,22 @@ def mnt_shared(request):
         return
     if not os.access(ofsrep_bin(), os.X_OK):
         pytest.skip(f"ofsrep binary {ofsrep_bin()} not built")
-    lab_dir = tempfile.mkdtemp(prefix="ofsrep-test-", dir="/tmp")
+    with public_lab("ofsrep-test-", mount=True) as the_lab:
+        assert the_lab.path, "ofsrep-lab start printed no OFSREP_MNT"
+        os.chmod(the_lab.path, 0o755)
+        yield the_lab
+
+
+@contextlib.contextmanager
+def public_lab(prefix, mount=False):
+    """A lab in a world-searchable directory under /tmp, for tests whose
+    processes run as another uid (pytest's own tmp dirs are mode 0700):
+    the non-root POSIX tests, smbd working as its user."""
+    lab_dir = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
     os.chmod(lab_dir, 0o755)
     the_lab = Lab(lab_dir)
     try:
-        the_lab.start(mount=True)
-        assert the_lab.path, "ofsrep-lab start printed no OFSREP_MNT"
-        os.chmod(the_lab.path, 0o755)
+        the_lab.start(mount=mount)
         yield the_lab
     finally:
         _stop_and_check(the_lab)

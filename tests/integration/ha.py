@@ -26,7 +26,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from samba import SHARE, TEMPLATE, TEST_PASSWORD, TEST_USER, ensure_user
+from samba import (SHARE, TEMPLATE, TEST_PASSWORD, TEST_USER,
+                   ensure_user, pids_where)
 
 REPO = Path(__file__).resolve().parents[2]
 EVENT_SCRIPT = REPO / "tools" / "ctdb" / "50.ofsrep.script"
@@ -52,6 +53,20 @@ wait
 def run(*argv, check=True, timeout=60, **kw):
     return subprocess.run(list(argv), capture_output=True, text=True,
                           check=check, timeout=timeout, **kw)
+
+
+def unmount(mnt, pid):
+    """Unmounts an ofsrep mount cleanly and waits for its daemon @pid to
+    exit (30 s), then kills it and detaches the mount."""
+    run("fusermount3", "-u", "-z", str(mnt), check=False)
+    if not pid:
+        return
+    deadline = time.monotonic() + 30
+    while os.path.exists("/proc/%d" % pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if os.path.exists("/proc/%d" % pid):
+        os.kill(pid, signal.SIGKILL)
+        run("umount", "-l", str(mnt), check=False)
 
 
 class Node:
@@ -273,35 +288,16 @@ class HaLab:
 
     def _samba_helpers(self, n):
         mine = str(n.dir).encode()
-        pids = []
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                argv = open("/proc/%s/cmdline" % d, "rb").read().split(b"\0")
-            except OSError:
-                continue
-            if argv and os.path.basename(argv[0]).decode(
-                    errors="replace").startswith(("samba-dcerpcd", "rpcd_",
-                                                  "smbd")) and \
-                    any(mine in a for a in argv[1:]):
-                pids.append(int(d))
-        return pids
+        return pids_where(lambda argv: os.path.basename(argv[0]).decode(
+            errors="replace").startswith(("samba-dcerpcd", "rpcd_", "smbd"))
+            and any(mine in a for a in argv[1:]))
 
     def stop(self):
         for n in self.nodes:
             try:
                 pid, n.ofsrep_pid = n.ofsrep_pid, None
                 self.power_down(n)      # ctdbd, smbd: not ofsrep
-                if pid:
-                    run("fusermount3", "-u", str(n.mnt), check=False)
-                    deadline = time.monotonic() + 30
-                    while os.path.exists("/proc/%d" % pid) and \
-                            time.monotonic() < deadline:
-                        time.sleep(0.1)
-                    if os.path.exists("/proc/%d" % pid):
-                        os.kill(pid, signal.SIGKILL)
-                        run("umount", "-l", str(n.mnt), check=False)
+                unmount(n.mnt, pid)
             except Exception:
                 pass
         for name in reversed(self.made_ns):

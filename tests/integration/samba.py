@@ -26,6 +26,24 @@ TEST_PASSWORD = "ofsrep-Test-1"
 SHARE = "profiles"
 
 
+def pids_where(match):
+    """PIDs of the processes whose argv (a list of bytes) @match accepts:
+    how helpers a daemon of ours started outside our session are found
+    (by the paths only our test directories have), to be ended by PID."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and match(argv):
+            pids.append(int(d))
+    return pids
+
+
 def ensure_user():
     try:
         return pwd.getpwnam(TEST_USER)
@@ -134,18 +152,8 @@ class Smbd:
 
     def _helpers(self):
         mine = str(self.conf).encode()
-        pids = []
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open("/proc/%s/cmdline" % d, "rb") as f:
-                    argv = f.read().split(b"\0")
-            except OSError:
-                continue
-            if any(a == mine or a.endswith(b"=" + mine) for a in argv):
-                pids.append(int(d))
-        return pids
+        return pids_where(lambda argv: any(
+            a == mine or a.endswith(b"=" + mine) for a in argv))
 
     def _auth(self):
         return ["-U", "%s%%%s" % (TEST_USER, TEST_PASSWORD), "-s",

@@ -12,14 +12,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from conftest import Lab, _stop_and_check, ofsrep_bin  # noqa: E402
+from conftest import ofsrep_bin, public_lab  # noqa: E402
 from ha import HaLab  # noqa: E402
 
 FULL = os.environ.get("OFSREP_HA_FULL") == "1"
@@ -37,23 +36,16 @@ def ha(tmp_path_factory):
         pytest.skip(f"ofsrep binary {ofsrep_bin()} not built")
     if os.environ.get("OFSREP_MOUNT_OPTS"):
         pytest.skip("the HA lab mounts its own nodes (journal mode)")
-    lab_dir = tempfile.mkdtemp(prefix="ofsrep-ha-", dir="/tmp")
-    os.chmod(lab_dir, 0o755)
-    lab = Lab(lab_dir)
-    h = None
-    try:
-        lab.start(mount=False)
-        h = HaLab(lab, os.path.join(lab_dir, "ha"), ofsrep_bin())
-        t0 = time.monotonic()
-        h.start()
-        print("\nHA lab up in %.1f s: VIP %s on node %s" % (
-            time.monotonic() - t0, h.vip, h.vip_holder()))
-        yield h
-    finally:
-        if h:
+    with public_lab("ofsrep-ha-") as lab:
+        h = HaLab(lab, os.path.join(lab.dir, "ha"), ofsrep_bin())
+        try:
+            t0 = time.monotonic()
+            h.start()
+            print("\nHA lab up in %.1f s: VIP %s on node %s" % (
+                time.monotonic() - t0, h.vip, h.vip_holder()))
+            yield h
+        finally:
             h.stop()
-        _stop_and_check(lab)
-        shutil.rmtree(lab_dir, ignore_errors=True)
 
 
 class Ticker:

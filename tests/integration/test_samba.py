@@ -7,17 +7,15 @@ kept across a failover and a failback, and a put that rides through NAS a
 or NAS b being killed in the middle."""
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from conftest import Lab, _stop_and_check, ofsrep_bin  # noqa: E402
+from conftest import ofsrep_bin, public_lab  # noqa: E402
 from samba import Smbd  # noqa: E402
 from test_failback import ask_failback, verify_pair  # noqa: E402
 from test_failover import wait_serving  # noqa: E402
@@ -35,15 +33,8 @@ def lab():
     who must reach the mount (pytest's own tmp dirs are mode 0700)."""
     if not os.access(ofsrep_bin(), os.X_OK):
         pytest.skip(f"ofsrep binary {ofsrep_bin()} not built")
-    lab_dir = tempfile.mkdtemp(prefix="ofsrep-smb-", dir="/tmp")
-    os.chmod(lab_dir, 0o755)
-    the_lab = Lab(lab_dir)
-    try:
-        the_lab.start(mount=False)
+    with public_lab("ofsrep-smb-") as the_lab:
         yield the_lab
-    finally:
-        _stop_and_check(the_lab)
-        shutil.rmtree(lab_dir, ignore_errors=True)
 
 
 @pytest.fixture

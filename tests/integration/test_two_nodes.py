@@ -13,6 +13,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from conftest import ofsrep_bin  # noqa: E402
+from ha import unmount  # noqa: E402
 from test_failover import wait_serving  # noqa: E402
 from test_fsck_trees import fsck2  # noqa: E402
 from test_journal_mode import daemon_pid, mount_journal  # noqa: E402
@@ -87,15 +88,7 @@ def test_a_dead_nodes_journal_is_adopted_by_the_survivor(lab):
                            "user.dos") == b"h"
     finally:
         subprocess.run(["umount", "-l", str(mnt1)], capture_output=True)
-        subprocess.run(["fusermount3", "-u", "-z", str(mnt2)],
-                       capture_output=True, timeout=60)
-        if pid2:
-            deadline = time.monotonic() + 30
-            while os.path.exists("/proc/%d" % pid2) and \
-                    time.monotonic() < deadline:
-                time.sleep(0.1)
-            if os.path.exists("/proc/%d" % pid2):
-                os.kill(pid2, signal.SIGKILL)
+        unmount(mnt2, pid2)
     lab.nas("a", "start")
     proc = fsck2(lab, "-n", "--verify")
     # node 2 served the mirror: the primary is stale (not compared equal);
