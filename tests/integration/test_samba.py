@@ -203,3 +203,58 @@ def test_a_put_rides_through_a_nas_killed_in_the_middle(smb, lab, nas):
     smb.stop()
     lab.umount()
     verify_pair(lab)
+
+
+def streams(smb, path):
+    """The stream names allinfo lists, the unnamed ::$DATA one excluded."""
+    out = ok(smb.smbclient("allinfo %s" % path))
+    return sorted(ln.split()[1].rstrip(",") for ln in out.splitlines()
+                  if ln.startswith("stream:") and "[::$DATA]" not in ln)
+
+
+def test_alternate_data_streams_survive_failover_and_failback(smb, lab):
+    """streams_xattr keeps each stream in a user.DosStream.* attribute."""
+    (smb.local / "doc").write_bytes(b"the document")
+    zone = random_file(smb.local / "zone", 3000, 4)
+    big = random_file(smb.local / "big", 60000, 5)
+    ok(smb.smbclient("put %s u/doc; put %s u/doc:Zone.Identifier; "
+                     "put %s u/doc:big" % (smb.local / "doc",
+                                           smb.local / "zone",
+                                           smb.local / "big")))
+    assert streams(smb, "u/doc") == ["[:Zone.Identifier:$DATA]",
+                                     "[:big:$DATA]"]
+    doc = os.path.join(smb.mnt, "u", "doc")
+    assert os.getxattr(doc, "user.DosStream.Zone.Identifier:$DATA") \
+        .rstrip(b"\0") == zone
+    assert open(doc, "rb").read() == b"the document"
+    lab.nas("a", "kill")
+    wait_serving(smb.mnt, "mirror")
+    ok(smb.smbclient("get u/doc:Zone.Identifier %s" % (smb.local / "z1")))
+    assert (smb.local / "z1").read_bytes() == zone
+    ok(smb.smbclient("get u/doc:big %s" % (smb.local / "b1")))
+    assert (smb.local / "b1").read_bytes() == big
+    # changed while failed over: a new stream, one rewritten shorter, one
+    # removed (smbclient cannot delete a stream: the attribute goes, as
+    # streams_xattr removes it)
+    later = random_file(smb.local / "later", 100, 6)
+    zone = random_file(smb.local / "zone", 80, 7)
+    ok(smb.smbclient("put %s u/doc:later; put %s u/doc:Zone.Identifier" %
+                     (smb.local / "later", smb.local / "zone")))
+    os.removexattr(doc, "user.DosStream.big:$DATA")
+    assert streams(smb, "u/doc") == ["[:Zone.Identifier:$DATA]",
+                                     "[:later:$DATA]"]
+    lab.nas("a", "start")
+    deadline = time.monotonic() + 90
+    while ask_failback(smb.mnt).returncode != 0:
+        assert time.monotonic() < deadline, status(smb.mnt)[2].stdout
+        time.sleep(0.3)
+    wait_serving(smb.mnt, "primary")
+    assert streams(smb, "u/doc") == ["[:Zone.Identifier:$DATA]",
+                                     "[:later:$DATA]"]
+    ok(smb.smbclient("get u/doc:later %s; get u/doc:Zone.Identifier %s" %
+                     (smb.local / "l1", smb.local / "z2")))
+    assert (smb.local / "l1").read_bytes() == later
+    assert (smb.local / "z2").read_bytes() == zone
+    smb.stop()
+    lab.umount()
+    verify_pair(lab)
