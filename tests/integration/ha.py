@@ -86,7 +86,14 @@ class Node:
 
 
 class HaLab:
-    def __init__(self, lab, workdir, ofsrep_bin):
+    def __init__(self, lab, workdir, ofsrep_bin, failback=None):
+        """failback: None keeps CTDB's defaults (LCP2: one VIP stays where
+        it is); "manual" sets NoIPFailback=1 (a recovered node never takes
+        an address back by itself); "auto" sets IPAllocAlgorithm=0
+        (deterministic: the VIP goes home to node 1 whenever it is
+        healthy).  docs/ctdb.md compares them."""
+        assert failback in (None, "manual", "auto")
+        self.failback = failback
         self.lab = lab
         self.dir = Path(workdir)
         self.bin = ofsrep_bin
@@ -123,12 +130,16 @@ class HaLab:
             run("ip", "-n", self.br, "link", "set", peer, "master", "br0")
             run("ip", "-n", self.br, "link", "set", peer, "up")
 
-    def mount(self, n):
+    def mount(self, n, refused_ok=None):
+        """Mounts node n's ofsrep; if it refuses with an error containing
+        @refused_ok, returns that error instead of failing."""
         n.mnt.mkdir(parents=True, exist_ok=True)
         opts = "secondary=%s,node=%d,allow_other,spool=%s/spool" % (
             self.lab.url("b"), n.k, n.dir)
         proc = run(self.bin, self.lab.url("a"), str(n.mnt), "-o", opts,
                    check=False)
+        if proc.returncode and refused_ok and refused_ok in proc.stderr:
+            return proc.stderr
         assert proc.returncode == 0, proc.stderr
         deadline = time.monotonic() + 20
         while True:
@@ -139,6 +150,7 @@ class HaLab:
             assert time.monotonic() < deadline, st.stdout + st.stderr
             time.sleep(0.1)
         os.chmod(n.mnt, 0o755)
+        return None
 
     def node_config(self, n):
         etc, var, run_dir = n.dir / "etc", n.dir / "var", n.dir / "run"
@@ -155,7 +167,9 @@ class HaLab:
         (etc / "nodes").write_text("".join(m.addr + "\n"
                                            for m in self.nodes))
         (etc / "public_addresses").write_text("%s/24 eth0\n" % self.vip)
-        (etc / "ctdb.tunables").write_text("MonitorInterval=2\n")
+        (etc / "ctdb.tunables").write_text("MonitorInterval=2\n" + {
+            None: "", "manual": "NoIPFailback=1\n",
+            "auto": "IPAllocAlgorithm=0\n"}[self.failback])
         (etc / "script.options").write_text(
             "CTDB_OFSREP_MOUNTPOINT=%s\nCTDB_OFSREP_BIN=%s\n"
             "CTDB_OFSREP_FREEZE_BOUND=10\n" % (n.mnt, self.bin))
@@ -268,6 +282,22 @@ class HaLab:
                 pass
             n.ofsrep_pid = None
         run("umount", "-l", str(n.mnt), check=False)
+
+    def power_up(self, n):
+        """The node boots again: ofsrep mounts (its journal was adopted
+        meanwhile, so the mount waits until the adopter let go), then
+        ctdbd and smbd start as on the first boot."""
+        deadline = time.monotonic() + 60
+        while True:
+            refused = self.mount(n, refused_ok="ofsrep-peer")
+            if refused is None:
+                break
+            assert time.monotonic() < deadline, refused
+            time.sleep(1)
+        for stale in ("ctdbd.pid", "smbd.pid"):
+            (n.dir / stale).unlink(missing_ok=True)
+        self.start_node(n)
+        self.wait_node_up(n)
 
     def link(self, n, up):
         """The node's cable: its port on the bridge (CTDB's 10.interface

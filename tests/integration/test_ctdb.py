@@ -30,14 +30,14 @@ full_only = pytest.mark.skipif(not FULL, reason="OFSREP_HA_FULL=1 (make "
                                "test-ha) runs the whole matrix")
 
 
-@pytest.fixture
-def ha(tmp_path_factory):
+def ha_lab(failback=None):
     if not os.access(ofsrep_bin(), os.X_OK):
         pytest.skip(f"ofsrep binary {ofsrep_bin()} not built")
     if os.environ.get("OFSREP_MOUNT_OPTS"):
         pytest.skip("the HA lab mounts its own nodes (journal mode)")
     with public_lab("ofsrep-ha-") as lab:
-        h = HaLab(lab, os.path.join(lab.dir, "ha"), ofsrep_bin())
+        h = HaLab(lab, os.path.join(lab.dir, "ha"), ofsrep_bin(),
+                  failback=failback)
         try:
             t0 = time.monotonic()
             h.start()
@@ -46,6 +46,17 @@ def ha(tmp_path_factory):
             yield h
         finally:
             h.stop()
+
+
+@pytest.fixture
+def ha():
+    yield from ha_lab()
+
+
+@pytest.fixture(params=["manual", "auto"])
+def ha_failback(request):
+    """The HA lab with CTDB's failback set as request.param says."""
+    yield from ha_lab(request.param)
 
 
 class Ticker:
@@ -247,3 +258,82 @@ def test_nas_b_killed_under_a_writing_client_keeps_the_vip(ha):
     assert h.vip_holder() == holder
     check_ticks(h, ticker, h.nodes[holder - 1])
     report("NAS b killed and back", h, ticker, t_fault)
+
+
+class VipWatch:
+    """Samples who holds the VIP every 0.3 s, through every live node, and
+    keeps the changes: a flapping VIP shows as more than one."""
+
+    def __init__(self, h):
+        self.h = h
+        self.changes = []       # (time, holder)
+        self.stop = threading.Event()
+        self.t = threading.Thread(target=self.run)
+
+    def run(self):
+        last = "?"
+        while not self.stop.is_set():
+            holder = self.h.vip_holder()
+            if holder is not None and holder != last:
+                self.changes.append((time.monotonic(), holder))
+                last = holder
+            time.sleep(0.3)
+
+    def __enter__(self):
+        self.t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.t.join(60)
+
+    def holders(self):
+        return [k for _, k in self.changes]
+
+
+def test_node_down_written_recovered_in_sync_failback_as_configured(
+        ha_failback):
+    """The guide's Test 4/5: node 1 holds the VIP and goes down; the
+    client writes through node 2; node 1 comes back.  Both nodes then
+    serve every acknowledged write, and the VIP does what the failback
+    setting says, once: "manual" leaves it on node 2, "auto" takes it
+    home to node 1; either way it then stays put."""
+    h = ha_failback
+    home = h.nodes[0]
+    other = h.nodes[1]
+    if h.vip_holder() != home.k:
+        # LCP2 may have placed it on node 2 first: start from node 1
+        home.ctdb("moveip", h.vip, "0", check=True)
+        deadline = time.monotonic() + 30
+        while h.vip_holder() != home.k:
+            assert time.monotonic() < deadline, home.ctdb("ip").stdout
+            time.sleep(0.3)
+    doc = put_doc(h)
+    with Ticker(h) as ticker:
+        ticker.wait_successes_after(0, 3)
+        t_down = time.monotonic()
+        h.power_down(home)
+        ticker.wait_successes_after(t_down + 1, 5)
+        assert h.vip_holder(via=other) == other.k
+        written_meanwhile = len(ticker.ok)
+        with VipWatch(h) as watch:
+            t_up = time.monotonic()
+            h.power_up(home)
+            h.wait_healthy()
+            ticker.wait_successes_after(time.monotonic(), 5)
+            # several monitor intervals and a recovery or two: no flapping
+            time.sleep(12)
+        ticker.wait_successes_after(time.monotonic(), 2)
+    moves = watch.holders()
+    if h.failback == "manual":
+        assert moves == [other.k], moves
+    else:
+        assert moves == [other.k, home.k], moves
+    assert get_doc(h) == doc
+    # in sync: every acknowledged write, through either node's mount
+    check_ticks(h, ticker, home)
+    check_ticks(h, ticker, other)
+    report("failback=%s: node 1 down, %d writes acknowledged by then, node 1 "
+           "back after %.1f s" % (h.failback, written_meanwhile,
+                                  t_up - t_down), h, ticker, t_up,
+           extra="; VIP holders while node 1 came back: %s" % moves)
