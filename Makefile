@@ -15,6 +15,9 @@
 PREFIX    ?= /usr/local
 SBINDIR   ?= /sbin
 MANDIR    ?= $(PREFIX)/share/man
+# CTDB looks for event scripts under its own data directory only
+CTDB_DATADIR ?= /usr/share/ctdb
+EXAMPLES  ?= $(PREFIX)/share/doc/ofsrep/examples
 PKGS      := fuse3 libnfs liburing libxxhash
 VERSION   := 0.1.0
 
@@ -149,6 +152,9 @@ install: all
 	install -m 755 tools/mount.fuse.ofsrep $(DESTDIR)$(SBINDIR)/mount.fuse.ofsrep
 	install -m 644 docs/ofsrep.8 $(DESTDIR)$(MANDIR)/man8/ofsrep.8
 	install -m 644 docs/ofsrep-fsck.8 $(DESTDIR)$(MANDIR)/man8/ofsrep-fsck.8
+	install -D -m 755 tools/ctdb/50.ofsrep.script $(DESTDIR)$(CTDB_DATADIR)/events/legacy/50.ofsrep.script
+	install -D -m 644 tools/samba/smb.conf.in $(DESTDIR)$(EXAMPLES)/smb.conf.in
+	install -D -m 644 tools/systemd/ctdb.service.d/ofsrep.conf $(DESTDIR)$(EXAMPLES)/ctdb.service.d/ofsrep.conf
 
 clean:
 	rm -rf build build-asan

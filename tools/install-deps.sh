@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential pkg-config libfuse3-dev fuse3 libnfs-dev libnfs-utils
 liburing-dev libxxhash-dev libcriterion-dev nfs-ganesha nfs-ganesha-vfs
 rpcbind iproute2 attr python3 python3-pytest psmisc procps man-db
-fio gnuplot-nox samba samba-vfs-modules smbclient ctdb tdb-tools ethtool"
+fio gnuplot-nox samba samba-vfs-modules smbclient ctdb tdb-tools ethtool systemd"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

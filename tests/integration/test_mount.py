@@ -512,7 +512,8 @@ def test_fstab_line_with_netdev_and_systemd_options(mlab, mp, tmp_path, sys_help
         "# ofsrep test\n"
         f"{mlab.url('a')} {mp} fuse.ofsrep {sec(mlab)},allow_other,nosuid,nodev,"
         "_netdev,nofail,x-systemd.requires=network-online.target,"
-        "x-systemd.after=network-online.target,x-systemd.mount-timeout=30 0 0\n")
+        "x-systemd.after=network-online.target,x-systemd.before=ctdb.service,"
+        "x-systemd.mount-timeout=30 0 0\n")
     proc = subprocess.run(["mount", "-T", str(fstab), str(mp)], capture_output=True,
                           text=True, timeout=30, stdin=subprocess.DEVNULL, env=sys_helper)
     assert proc.returncode == 0, proc.stderr
