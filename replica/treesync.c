@@ -745,6 +745,29 @@ static int sync_dir(struct ts *t, const struct apl_fh *sdir,
 	return rc;
 }
 
+/* The blobs of removed objects (ts_conf.reclaim). */
+static int reclaim(struct ts *t)
+{
+	struct tsx_orphans o;
+	const char *side = "source";
+	int rc;
+
+	if (!t->c->reclaim || t->c->live_source || t->c->quick ||
+	    (t->st->differences && !t->c->repair))
+		return 0;
+	rc = tsx_reclaim(&t->x, false, &o, &side);
+	t->st->xattr_orphans = o.src + o.dst;
+	if (!rc && t->st->xattr_orphans &&
+	    t->c->reclaim(t->c->arg, t->st->xattr_orphans)) {
+		rc = tsx_reclaim(&t->x, true, &o, &side);
+		t->st->xattr_reclaimed = o.src_removed + o.dst_removed;
+	}
+	t->plen = 0;
+	return rc ? fail(t, strcmp(side, "source") ? &t->dst : &t->src,
+			 "remove a blob of a removed object from the xattr "
+			 "store at", rc) : 0;
+}
+
 int ts_run(const struct ts_conf *conf, struct ts_stats *st, char *err,
 	   size_t errlen)
 {
@@ -783,6 +806,8 @@ int ts_run(const struct ts_conf *conf, struct ts_stats *st, char *err,
 		rc = sync_dir(&t, &t.src.root, &t.dst.root,
 			      !strcmp(conf->src_path, "/") ||
 			      !strcmp(conf->dst_path, "/"));
+	if (!rc)
+		rc = reclaim(&t);
 	if (rc == -ECANCELED)
 		snprintf(err, errlen, "interrupted at %s", t.plen ? t.path :
 			 "/");

@@ -26,6 +26,8 @@ struct ts_stats {
 				 * per way they differ) */
 	uint64_t fixed;		/* of those, made equal (repair) */
 	uint64_t copied;	/* bytes written to the destination */
+	uint64_t xattr_orphans;	/* blobs of removed objects found ... */
+	uint64_t xattr_reclaimed; /* ... and removed (conf->reclaim) */
 };
 
 struct ts_conf {
@@ -56,6 +58,12 @@ struct ts_conf {
 	 * roots first): how the caller learns the destination's handles. */
 	void (*pair)(void *arg, const struct apl_fh *src,
 		     const struct apl_fh *dst);
+	/* Offline runs only (neither tree may change meanwhile): after a
+	 * walk that paired every object (no difference left, or repair),
+	 * the blobs of both xattr stores whose object is gone are counted
+	 * (replica/treesync_xattr.c) and, if this returns true for that
+	 * count, removed.  NULL: not looked for. */
+	bool (*reclaim)(void *arg, uint64_t orphans);
 };
 
 /* 0 (compared; st says what differed), or -errno with one line in @err

@@ -17,6 +17,7 @@ struct tsx {
 	struct xstore src, dst;
 	uint64_t *skeys, *dkeys;	/* keys with a blob, sorted */
 	size_t ns, nd;
+	bool *sseen, *dseen;		/* [i]: key i's object was paired */
 	struct xset sset, dset;		/* scratch */
 	uint64_t compared;		/* pairs whose sets were read */
 };
@@ -37,5 +38,18 @@ void tsx_close(struct tsx *x);
 int tsx_pair(struct tsx *x, const struct apl_fh *sfh,
 	     const struct apl_fh *dfh, bool reread, bool repair, char *what,
 	     size_t whatlen, bool *fixed, const char **side);
+
+/* Blobs of removed objects (tsx_reclaim): the keys listed at tsx_open
+ * whose object no pair named.  Only meaningful after a walk that paired
+ * every object of both trees, with neither tree changing meanwhile. */
+struct tsx_orphans {
+	uint64_t src, dst;		/* found */
+	uint64_t src_removed, dst_removed;
+};
+
+/* Counts the orphans of each store into @o and, if @remove, removes
+ * their blob files.  0 or -errno (*side says where). */
+int tsx_reclaim(struct tsx *x, bool remove, struct tsx_orphans *o,
+		const char **side);
 
 #endif

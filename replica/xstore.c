@@ -190,6 +190,25 @@ int xstore_save(struct xstore *xs, uint64_t key, const struct xset *set)
 	return apl_rpc_write_wait(xs->rpc, &fh, 0, xs->buf, len, true);
 }
 
+int xstore_remove(struct xstore *xs, uint64_t key)
+{
+	char dir[3], file[17];
+	struct apl_fh *sub;
+	int rc;
+
+	xblob_names(key, dir, file);
+	rc = sub_dir(xs, (unsigned)(key >> 56), false, &sub);
+	if (!rc)
+		rc = apl_rpc_remove(xs->rpc, sub, file, 16);
+	if (rc == -ESTALE) {
+		forget(xs);
+		rc = sub_dir(xs, (unsigned)(key >> 56), false, &sub);
+		if (!rc)
+			rc = apl_rpc_remove(xs->rpc, sub, file, 16);
+	}
+	return rc == -ENOENT ? 0 : rc;
+}
+
 static int key_cmp(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

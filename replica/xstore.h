@@ -45,6 +45,9 @@ int xstore_load(struct xstore *xs, uint64_t key, struct xset *out,
  * empty blob over an existing one and makes none otherwise. */
 int xstore_save(struct xstore *xs, uint64_t key, const struct xset *set);
 
+/* Removes @key's blob; a missing one is fine. */
+int xstore_remove(struct xstore *xs, uint64_t key);
+
 /* Every key with a blob file (sorted, malloc'ed into *keys).  A file not
  * named like a blob is ignored. */
 int xstore_keys(struct xstore *xs, uint64_t **keys, size_t *n);

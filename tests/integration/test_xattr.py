@@ -159,3 +159,48 @@ def test_a_damaged_blob_is_an_error_and_fsck_repairs_it(lab):
     verify_pair(lab)
     mnt = mount_journal(lab)
     assert_tree(mnt)
+
+
+def test_fsck_reclaims_the_blobs_of_removed_objects(lab):
+    """Nothing removes a blob when its object's last name goes; ofsrep-fsck
+    --verify finds such blobs on both exports, -n leaves them, -p removes
+    them, and the blobs of objects still there (one behind a hard link
+    whose other name was removed) stay, with their attributes."""
+    mnt = mount_journal(lab)
+    populate(mnt)
+    for name in ("gone1", "gone2", "kept", "linked"):
+        with open(os.path.join(mnt, name), "wb") as f:
+            f.write(name.encode())
+        os.setxattr(os.path.join(mnt, name), "user.DOSATTRIB", b"x" * 40)
+    os.mkdir(os.path.join(mnt, "gonedir"))
+    os.setxattr(os.path.join(mnt, "gonedir"), "user.dir", b"d")
+    os.link(os.path.join(mnt, "linked"), os.path.join(mnt, "d/other-name"))
+    for name in ("gone1", "gone2", "linked"):
+        os.unlink(os.path.join(mnt, name))
+    os.rmdir(os.path.join(mnt, "gonedir"))
+    lab.umount()
+    a0, b0 = blobs(lab.export_dir("a")), blobs(lab.export_dir("b"))
+    assert len(a0) == len(b0) == 4 + 5         # populate's 4, then 5 more
+    proc = fsck2(lab, "-n", "--verify", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    import json
+    node = json.loads(proc.stdout)["nodes"][0]
+    assert node["xattr_orphans"] == 2 * 3, node  # gone1, gone2, gonedir
+    assert node["xattr_reclaimed"] == 0, node
+    assert blobs(lab.export_dir("a")) == a0 and \
+        blobs(lab.export_dir("b")) == b0
+    proc = fsck2(lab, "-p", "--verify")
+    assert proc.returncode == 0 and "6 xattr blobs of removed objects " \
+        "removed" in proc.stdout, proc.stdout + proc.stderr
+    assert len(blobs(lab.export_dir("a"))) == len(
+        blobs(lab.export_dir("b"))) == 4 + 2
+    proc = fsck2(lab, "-n", "--verify", "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["nodes"][0][
+        "xattr_orphans"] == 0, proc.stdout
+    mnt = mount_journal(lab)
+    assert_tree(mnt)
+    for name in ("kept", "d/other-name"):
+        assert os.getxattr(os.path.join(mnt, name), "user.DOSATTRIB") == \
+            b"x" * 40
+    lab.umount()
+    verify_pair(lab)

@@ -69,6 +69,8 @@ struct fsck_node {
 	char quarantine[256];		/* where damaged bytes went, or "" */
 	uint64_t tree_entries;		/* pass 4 */
 	uint64_t tree_differences;
+	uint64_t xattr_orphans;		/* blobs of removed objects found */
+	uint64_t xattr_reclaimed;	/* ... and removed */
 	char **diff_lines;		/* "path: what", at most
 					 * FSCK_DIFF_LINES, for --json */
 	unsigned ndiff_lines;

@@ -481,7 +481,9 @@ static void node_json(const struct fsck_node *r)
 	else
 		fputs("null", stdout);
 	printf(",\"tree_entries\":%" PRIu64 ",\"tree_differences\":%" PRIu64
-	       ",\"differences\":[", r->tree_entries, r->tree_differences);
+	       ",\"xattr_orphans\":%" PRIu64 ",\"xattr_reclaimed\":%" PRIu64
+	       ",\"differences\":[", r->tree_entries, r->tree_differences,
+	       r->xattr_orphans, r->xattr_reclaimed);
 	for (unsigned i = 0; i < r->ndiff_lines; i++) {
 		if (i)
 			putchar(',');

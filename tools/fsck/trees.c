@@ -38,6 +38,7 @@
 struct trees_ctx {
 	const struct fsck_opts *o;
 	struct fsck_node *r;
+	bool may;			/* may change the exports */
 	unsigned shown;
 };
 
@@ -61,6 +62,19 @@ static void on_difference(void *arg, const char *path, const char *what)
 		}
 		r->diff_lines = v;
 	}
+}
+
+/* Blobs of removed objects take space and nothing else: removing them is
+ * safe to preen, and not an error when they stay (exit code unchanged). */
+static bool on_reclaim(void *arg, uint64_t orphans)
+{
+	struct trees_ctx *c = arg;
+
+	fsck_say(c->o, "Node %" PRIu32 ": %" PRIu64 " xattr blobs belong to "
+		 "objects that no longer exist\n", c->r->node, orphans);
+	return c->may && fsck_ask(c->o, true, "Node %" PRIu32 ": remove "
+				  "those %" PRIu64 " blobs", c->r->node,
+				  orphans);
 }
 
 static void on_progress(void *arg, const struct ts_stats *st)
@@ -111,9 +125,9 @@ static void set_spool_aside(const struct fsck_opts *o, uint32_t node)
 }
 
 static int run(const struct fsck_opts *o, struct fsck_node *r, bool repair,
-	       bool to_primary, struct ts_stats *st)
+	       bool may, bool to_primary, struct ts_stats *st)
 {
-	struct trees_ctx c = { .o = o, .r = r };
+	struct trees_ctx c = { .o = o, .r = r, .may = may };
 	struct ts_conf conf = {
 		.src_url = to_primary ? o->secondary : o->primary,
 		.src_path = to_primary ? "/.ofsrep/mirror" : "/",
@@ -121,7 +135,7 @@ static int run(const struct fsck_opts *o, struct fsck_node *r, bool repair,
 		.dst_path = to_primary ? "/" : "/.ofsrep/mirror",
 		.timeout_ms = o->timeout_ms, .repair = repair,
 		.report = on_difference, .progress = on_progress, .arg = &c,
-		.cancel = &fsck_interrupted,
+		.cancel = &fsck_interrupted, .reclaim = on_reclaim,
 	};
 	char err[JSTORE_ERR_MAX];
 	int rc = ts_run(&conf, st, err, sizeof(err));
@@ -189,7 +203,7 @@ void fsck_trees(const struct fsck_opts *o, struct jstore *js, bool may,
 		 (to_primary ? "making the primary equal to the mirror" :
 		  "making the mirror equal to the primary") :
 		 "comparing the primary with the mirror");
-	if (run(o, r, o->resync != 0, to_primary, &st))
+	if (run(o, r, o->resync != 0, may, to_primary, &st))
 		return;
 	fsck_say(o, "Node %" PRIu32 ": %" PRIu64 " objects, %" PRIu64
 		 " bytes compared; %" PRIu64 " differences, %" PRIu64
@@ -197,6 +211,12 @@ void fsck_trees(const struct fsck_opts *o, struct jstore *js, bool may,
 		 st.entries, st.bytes, st.differences, st.fixed, st.copied);
 	r->tree_entries = st.entries;
 	r->tree_differences = st.differences;
+	r->xattr_orphans = st.xattr_orphans;
+	r->xattr_reclaimed = st.xattr_reclaimed;
+	if (st.xattr_reclaimed)
+		fsck_say(o, "Node %" PRIu32 ": %" PRIu64 " xattr blobs of "
+			 "removed objects removed\n", r->node,
+			 st.xattr_reclaimed);
 	if (!o->resync) {
 		if (st.differences) {
 			fsck_problem(r, "verify", false, "%" PRIu64 " "
