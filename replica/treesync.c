@@ -25,8 +25,7 @@
  * time: this is a tool for an unmounted pair, not a data path.  Trees
  * being written meanwhile give a report of a moving target.
  */
-#include "replica/treesync.h"
-#include "replica/treesync_xattr.h"
+#include "replica/treesync_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -36,50 +35,6 @@
 #include <string.h>
 #include <time.h>
 #include <xxhash.h>
-
-#define TS_CHUNK	(1u << 20)
-
-struct ts_side {
-	struct jstore js;
-	struct apl_rpc rpc;
-	struct apl_fh root;
-	struct apl_fh eroot;	/* the export's root: its xattr store */
-	bool open;
-	bool rpc_ok;
-	const char *url;
-};
-
-/* fileid -> (handle, fileid): open addressing, a power of two. */
-struct ts_link {
-	uint64_t fileid;	/* the key; 0: empty slot */
-	struct apl_fh fh;
-	uint64_t other;
-};
-
-struct ts_map {
-	struct ts_link *v;
-	size_t n;
-	size_t cap;
-};
-
-struct ts {
-	const struct ts_conf *c;
-	struct ts_side src;
-	struct ts_side dst;
-	struct ts_stats *st;
-	char path[4096];
-	size_t plen;
-	struct ts_map links;	/* source object -> its destination */
-	struct ts_map claims;	/* destination object -> source object */
-	uint8_t *sbuf;
-	uint8_t *dbuf;
-	struct tsx x;		/* extended attributes */
-	bool x_open;
-	uint64_t last_progress_ms;
-	bool counted;		/* this object's difference is counted */
-	char *err;
-	size_t errlen;
-};
 
 static uint64_t mono_ms(void)
 {
@@ -94,17 +49,14 @@ static int noop_done(void *arg, struct apl_call *c)
 	return 0;
 }
 
-static int fail(struct ts *t, struct ts_side *s, const char *op, int rc)
+int ts_fail(struct ts *t, struct ts_side *s, const char *op, int rc)
 {
 	snprintf(t->err, t->errlen, "%s: %s %s: %s", s->url, op,
 		 t->plen ? t->path : "/", strerror(-rc));
 	return rc;
 }
 
-static void differ(struct ts *t, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void differ(struct ts *t, const char *fmt, ...)
+void ts_differ(struct ts *t, const char *fmt, ...)
 {
 	char what[512];
 	va_list ap;
@@ -119,7 +71,7 @@ static void differ(struct ts *t, const char *fmt, ...)
 		t->c->report(t->c->arg, t->plen ? t->path : "/", what);
 }
 
-static void progress(struct ts *t, bool last)
+void ts_progress(struct ts *t, bool last)
 {
 	uint64_t now = mono_ms();
 
@@ -219,7 +171,7 @@ static int side_open(struct ts *t, struct ts_side *s, const char *url,
 		s->eroot = s->root;
 	}
 	if (rc)
-		return fail(t, s, "mount", rc);
+		return ts_fail(t, s, "mount", rc);
 	while (*path) {
 		size_t n;
 
@@ -255,26 +207,6 @@ static void side_close(struct ts_side *s)
 	s->open = s->rpc_ok = false;
 }
 
-/* Reads up to TS_CHUNK bytes at @off, all of them unless the file ends. */
-static int read_chunk(struct ts_side *s, const struct apl_fh *fh,
-		      uint64_t off, uint8_t *buf, size_t *got)
-{
-	*got = 0;
-	while (*got < TS_CHUNK) {
-		size_t n = 0;
-		bool eof = false;
-		int rc = apl_rpc_read(&s->rpc, fh, off + *got, buf + *got,
-				      TS_CHUNK - *got, &n, &eof);
-
-		if (rc)
-			return rc;
-		*got += n;
-		if (eof || !n)
-			break;
-	}
-	return 0;
-}
-
 /* ---- one object ---- */
 
 static int sync_dir(struct ts *t, const struct apl_fh *sdir,
@@ -290,19 +222,19 @@ static int remove_tree(struct ts *t, const struct apl_fh *dir,
 				&a);
 
 	if (rc)
-		return rc == -ENOENT ? 0 : fail(t, &t->dst, "look up", rc);
+		return rc == -ENOENT ? 0 : ts_fail(t, &t->dst, "look up", rc);
 	if (a.type != APL_NF3DIR) {
 		rc = apl_rpc_remove(&t->dst.rpc, dir, name, strlen(name));
-		return rc ? fail(t, &t->dst, "remove", rc) : 0;
+		return rc ? ts_fail(t, &t->dst, "remove", rc) : 0;
 	}
 	rc = apl_rpc_readdir(&t->dst.rpc, &fh, &names);
 	if (rc)
-		return fail(t, &t->dst, "read directory", rc);
+		return ts_fail(t, &t->dst, "read directory", rc);
 	for (size_t i = 0; !rc && i < names.n; i++)
 		rc = remove_tree(t, &fh, names.v[i]);
 	apl_names_free(&names);
 	if (!rc && (rc = apl_rpc_rmdir(&t->dst.rpc, dir, name, strlen(name))))
-		rc = fail(t, &t->dst, "remove directory", rc);
+		rc = ts_fail(t, &t->dst, "remove directory", rc);
 	return rc;
 }
 
@@ -311,85 +243,6 @@ static void paired(struct ts *t, const struct apl_fh *src,
 {
 	if (t->c->pair)
 		t->c->pair(t->c->arg, src, dst);
-}
-
-/* Quick mode: the same size and mtime, and not written since the last
- * pass (the caller's dirty set): the bytes are taken as equal. */
-static bool unchanged(struct ts *t, const struct apl_fh *sfh,
-		      const struct apl_attr *sa, const struct apl_attr *da,
-		      bool fresh)
-{
-	return t->c->quick && !fresh && sa->size == da->size &&
-	       sa->mtime_sec == da->mtime_sec &&
-	       sa->mtime_nsec == da->mtime_nsec &&
-	       !(t->c->must_read && t->c->must_read(t->c->arg, sfh));
-}
-
-/* Compares the bytes; with repair, rewrites from the first difference. */
-static int sync_bytes(struct ts *t, const struct apl_fh *sfh,
-		      const struct apl_attr *sa, const struct apl_fh *dfh,
-		      const struct apl_attr *da, bool fresh, bool *fixed)
-{
-	uint64_t end = sa->size > da->size ? sa->size : da->size;
-	uint64_t first = UINT64_MAX;
-	XXH3_state_t *hs = XXH3_createState(), *hd = XXH3_createState();
-	int rc = hs && hd ? 0 : -ENOMEM;
-
-	if (!rc) {
-		XXH3_64bits_reset(hs);
-		XXH3_64bits_reset(hd);
-	}
-	for (uint64_t off = 0; !rc && off < end; off += TS_CHUNK) {
-		size_t ns, nd;
-
-		rc = read_chunk(&t->src, sfh, off, t->sbuf, &ns);
-		if (rc) {
-			rc = fail(t, &t->src, "read", rc);
-			break;
-		}
-		rc = read_chunk(&t->dst, dfh, off, t->dbuf, &nd);
-		if (rc) {
-			rc = fail(t, &t->dst, "read", rc);
-			break;
-		}
-		t->st->bytes += ns;
-		XXH3_64bits_update(hs, t->sbuf, ns);
-		XXH3_64bits_update(hd, t->dbuf, nd);
-		if (first == UINT64_MAX && (ns != nd ||
-					    memcmp(t->sbuf, t->dbuf, ns))) {
-			size_t i = 0;
-
-			while (i < ns && i < nd && t->sbuf[i] == t->dbuf[i])
-				i++;
-			first = off + i;
-		}
-		if (first != UINT64_MAX && t->c->repair && ns) {
-			rc = apl_rpc_write_wait(&t->dst.rpc, dfh, off, t->sbuf,
-						ns, true);
-			if (rc)
-				rc = fail(t, &t->dst, "write", rc);
-			t->st->copied += ns;
-		}
-		progress(t, false);
-	}
-	if (!rc && first != UINT64_MAX && !fresh) {
-		differ(t, "content differs from byte %" PRIu64 " (size %"
-		       PRIu64 " / %" PRIu64 ", xxh3 %016llx / %016llx)", first,
-		       sa->size, da->size,
-		       (unsigned long long)XXH3_64bits_digest(hs),
-		       (unsigned long long)XXH3_64bits_digest(hd));
-		*fixed = t->c->repair;
-	}
-	XXH3_freeState(hs);
-	XXH3_freeState(hd);
-	if (!rc && t->c->repair && da->size > sa->size) {
-		struct apl_sattr cut = { .set_size = true, .size = sa->size };
-
-		rc = apl_rpc_setattr(&t->dst.rpc, dfh, &cut);
-		if (rc)
-			rc = fail(t, &t->dst, "truncate", rc);
-	}
-	return rc;
 }
 
 /* mode, owner, group; mtime of regular files (after their bytes). */
@@ -401,7 +254,7 @@ static int sync_attrs(struct ts *t, const struct apl_fh *dfh,
 
 	if (sa->mode != da->mode) {
 		if (!fresh)
-			differ(t, "mode %04o / %04o", sa->mode, da->mode);
+			ts_differ(t, "mode %04o / %04o", sa->mode, da->mode);
 		set.set_mode = true;
 	}
 	/* rewritten bytes may have cleared set-id bits on the server */
@@ -410,7 +263,7 @@ static int sync_attrs(struct ts *t, const struct apl_fh *dfh,
 	set.mode = sa->mode;
 	if (sa->uid != da->uid || sa->gid != da->gid) {
 		if (!fresh)
-			differ(t, "owner %u:%u / %u:%u", sa->uid, sa->gid,
+			ts_differ(t, "owner %u:%u / %u:%u", sa->uid, sa->gid,
 			       da->uid, da->gid);
 		set.set_uid = set.set_gid = true;
 		set.uid = sa->uid;
@@ -421,7 +274,7 @@ static int sync_attrs(struct ts *t, const struct apl_fh *dfh,
 				       sa->mtime_sec != da->mtime_sec ||
 				       sa->mtime_nsec != da->mtime_nsec)) {
 		if (!fresh && !*fixed)
-			differ(t, "mtime %u.%09u / %u.%09u", sa->mtime_sec,
+			ts_differ(t, "mtime %u.%09u / %u.%09u", sa->mtime_sec,
 			       sa->mtime_nsec, da->mtime_sec, da->mtime_nsec);
 		set.set_mtime = true;
 		set.mtime_sec = sa->mtime_sec;
@@ -434,7 +287,7 @@ static int sync_attrs(struct ts *t, const struct apl_fh *dfh,
 		return 0;	/* NFSv3 SETATTR follows no symlink; skip */
 	int rc = apl_rpc_setattr(&t->dst.rpc, dfh, &set);
 
-	return rc ? fail(t, &t->dst, "set attributes", rc) : 0;
+	return rc ? ts_fail(t, &t->dst, "set attributes", rc) : 0;
 }
 
 /* The two objects' extended attributes (replica/treesync_xattr.c). */
@@ -450,10 +303,10 @@ static int sync_xattrs(struct ts *t, const struct apl_fh *sfh,
 			  sizeof(what), &xfixed, &side);
 
 	if (rc)
-		return fail(t, strcmp(side, "source") ? &t->dst : &t->src,
+		return ts_fail(t, strcmp(side, "source") ? &t->dst : &t->src,
 			    "xattrs of", rc);
 	if (what[0] && !fresh)
-		differ(t, "%s", what);
+		ts_differ(t, "%s", what);
 	if (xfixed)
 		*fixed = true;
 	return 0;
@@ -484,7 +337,7 @@ static int create_like(struct ts *t, const struct apl_fh *ddir,
 		rc = apl_rpc_readlink(&t->src.rpc, sfh, target,
 				      sizeof(target) - 1, &tl);
 		if (rc)
-			return fail(t, &t->src, "read link", rc);
+			return ts_fail(t, &t->src, "read link", rc);
 		rc = apl_rpc_symlink(&t->dst.rpc, ddir, name, nl, target, tl,
 				     &own, dfh, da);
 		break;
@@ -494,10 +347,10 @@ static int create_like(struct ts *t, const struct apl_fh *ddir,
 				   da);
 	}
 	if (rc)
-		return fail(t, &t->dst, "create", rc);
+		return ts_fail(t, &t->dst, "create", rc);
 	if (!da->valid)
 		rc = apl_rpc_getattr(&t->dst.rpc, dfh, da);
-	return rc ? fail(t, &t->dst, "get attributes", rc) : 0;
+	return rc ? ts_fail(t, &t->dst, "get attributes", rc) : 0;
 }
 
 static int sync_symlink(struct ts *t, const struct apl_fh *ddir,
@@ -509,13 +362,13 @@ static int sync_symlink(struct ts *t, const struct apl_fh *ddir,
 	int rc = apl_rpc_readlink(&t->src.rpc, sfh, st, sizeof(st), &sl);
 
 	if (rc)
-		return fail(t, &t->src, "read link", rc);
+		return ts_fail(t, &t->src, "read link", rc);
 	rc = apl_rpc_readlink(&t->dst.rpc, dfh, dt, sizeof(dt), &dl);
 	if (rc)
-		return fail(t, &t->dst, "read link", rc);
+		return ts_fail(t, &t->dst, "read link", rc);
 	*differs = sl != dl || memcmp(st, dt, sl);
 	if (*differs)
-		differ(t, "symlink target '%.*s' / '%.*s'", (int)sl, st,
+		ts_differ(t, "symlink target '%.*s' / '%.*s'", (int)sl, st,
 		       (int)dl, dt);
 	return 0;
 }
@@ -560,12 +413,12 @@ static int sync_entry(struct ts *t, const struct apl_fh *sdir,
 	if (rc == -ENOENT)
 		return 0;	/* gone since the listing */
 	if (rc)
-		return fail(t, &t->src, "look up", rc);
+		return ts_fail(t, &t->src, "look up", rc);
 	t->st->entries++;
 	if (de) {
 		rc = entry_object(t, &t->dst, ddir, de, &dfh, &da);
 		if (rc && rc != -ENOENT)
-			return fail(t, &t->dst, "look up", rc);
+			return ts_fail(t, &t->dst, "look up", rc);
 		present = !rc;
 	}
 	rc = 0;
@@ -578,14 +431,14 @@ static int sync_entry(struct ts *t, const struct apl_fh *sdir,
 	c = present && sa.type == APL_NF3REG && da.type == APL_NF3REG &&
 	    da.nlink > 1 ? map_get(&t->claims, da.fileid) : NULL;
 	if (present && sa.type != da.type) {
-		differ(t, "type %u / %u", sa.type, da.type);
+		ts_differ(t, "type %u / %u", sa.type, da.type);
 		redo = true;
 	} else if (present && linked && !apl_fh_eq(linked, &dfh)) {
-		differ(t, "not a hard link of the object it is linked to in "
+		ts_differ(t, "not a hard link of the object it is linked to in "
 		       "the source");
 		redo = true;
 	} else if (present && c && c->other != sa.fileid) {
-		differ(t, "a hard link of another object in the destination");
+		ts_differ(t, "a hard link of another object in the destination");
 		redo = true;
 	} else if (present && sa.type == APL_NF3LNK) {
 		rc = sync_symlink(t, ddir, name, &sfh, &dfh, &redo);
@@ -593,11 +446,11 @@ static int sync_entry(struct ts *t, const struct apl_fh *sdir,
 			       sa.type == APL_NF3BLK) &&
 		   (sa.rdev_major != da.rdev_major ||
 		    sa.rdev_minor != da.rdev_minor)) {
-		differ(t, "device %u,%u / %u,%u", sa.rdev_major,
+		ts_differ(t, "device %u,%u / %u,%u", sa.rdev_major,
 		       sa.rdev_minor, da.rdev_major, da.rdev_minor);
 		redo = true;
 	} else if (!present) {
-		differ(t, "missing in the destination");
+		ts_differ(t, "missing in the destination");
 	}
 	if (rc)
 		return rc;
@@ -621,7 +474,7 @@ static int sync_entry(struct ts *t, const struct apl_fh *sdir,
 			rc = apl_rpc_link(&t->dst.rpc, linked, ddir, name,
 					  strlen(name));
 			if (rc)
-				return fail(t, &t->dst, "link", rc);
+				return ts_fail(t, &t->dst, "link", rc);
 			paired(t, &sfh, linked);
 			return 0;
 		}
@@ -636,8 +489,8 @@ static int sync_entry(struct ts *t, const struct apl_fh *sdir,
 	if (sa.type == APL_NF3REG && da.fileid &&
 	    (rc = map_put(&t->claims, da.fileid, NULL, sa.fileid)))
 		return rc;
-	if (sa.type == APL_NF3REG && !unchanged(t, &sfh, &sa, &da, fresh))
-		rc = sync_bytes(t, &sfh, &sa, &dfh, &da, fresh, &fixed);
+	if (sa.type == APL_NF3REG && !ts_unchanged(t, &sfh, &sa, &da, fresh))
+		rc = ts_sync_bytes(t, &sfh, &sa, &dfh, &da, fresh, &fixed);
 	else if (sa.type == APL_NF3DIR) {
 		bool counted = t->counted;
 
@@ -697,11 +550,11 @@ static int sync_dir(struct ts *t, const struct apl_fh *sdir,
 	int rc = apl_rpc_readdirplus(&t->src.rpc, sdir, &sn);
 
 	if (rc)
-		return fail(t, &t->src, "read directory", rc);
+		return ts_fail(t, &t->src, "read directory", rc);
 	rc = apl_rpc_readdirplus(&t->dst.rpc, ddir, &dn);
 	if (rc) {
 		apl_dirents_free(&sn);
-		return fail(t, &t->dst, "read directory", rc);
+		return ts_fail(t, &t->dst, "read directory", rc);
 	}
 	if (sn.n)
 		qsort(sn.v, sn.n, sizeof(*sn.v), ent_cmp);
@@ -717,7 +570,7 @@ static int sync_dir(struct ts *t, const struct apl_fh *sdir,
 		mark = path_push(t, dn.v[i].name);
 		t->st->entries++;
 		t->counted = false;
-		differ(t, "only in the destination");
+		ts_differ(t, "only in the destination");
 		if (t->c->repair) {
 			rc = remove_tree(t, ddir, dn.v[i].name);
 			t->st->fixed += !rc;
@@ -763,7 +616,7 @@ static int reclaim(struct ts *t)
 		t->st->xattr_reclaimed = o.src_removed + o.dst_removed;
 	}
 	t->plen = 0;
-	return rc ? fail(t, strcmp(side, "source") ? &t->dst : &t->src,
+	return rc ? ts_fail(t, strcmp(side, "source") ? &t->dst : &t->src,
 			 "remove a blob of a removed object from the xattr "
 			 "store at", rc) : 0;
 }
@@ -790,7 +643,7 @@ int ts_run(const struct ts_conf *conf, struct ts_stats *st, char *err,
 			      &t.dst.eroot, &side);
 		t.x_open = true;
 		if (rc)
-			fail(&t, strcmp(side, "source") ? &t.dst : &t.src,
+			ts_fail(&t, strcmp(side, "source") ? &t.dst : &t.src,
 			     "list the xattr store at", rc);
 	}
 	if (!rc) {
@@ -814,7 +667,7 @@ int ts_run(const struct ts_conf *conf, struct ts_stats *st, char *err,
 	else if (rc && !err[0])
 		snprintf(err, errlen, "%s -> %s: at %s: %s", conf->src_url,
 			 conf->dst_url, t.plen ? t.path : "/", strerror(-rc));
-	progress(&t, true);
+	ts_progress(&t, true);
 	if (t.x_open)
 		tsx_close(&t.x);
 	side_close(&t.src);
