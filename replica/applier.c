@@ -535,7 +535,8 @@ static int apl_load_ckpt(struct apl *a)
 		return 0;	/* nothing applied yet */
 	if (rc) {
 		snprintf(a->err, sizeof(a->err), "%s", err);
-		return rc;
+		/* damaged: never guessed at; ofsrep-fsck rebuilds it */
+		return rc == -EBADMSG ? -EUCLEAN : rc;
 	}
 	if (a->ck.node != a->conf.node)
 		return apl_damage(a, -EINVAL, "the checkpoint is another "

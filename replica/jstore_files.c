@@ -123,8 +123,9 @@ int jstore_file_remove(struct jstore *js, const char *name, char *err,
 
 /*
  * The valid checkpoint slot with the larger (epoch, seq) (jnl_ckpt_pick),
- * in *ck, its slot in *slot.  -ENOENT if there is no file or no valid
- * slot; -EPROTO if a slot is of an unknown version and none is valid.
+ * in *ck, its slot in *slot.  -ENOENT if there is no file or no slot was
+ * ever written; -EPROTO if a slot is of an unknown version and none is
+ * valid; -EBADMSG if both slots are damaged (err says so).
  */
 int jstore_ckpt_load(struct jstore *js, struct jnl_ckpt *ck, unsigned *slot,
 		     char *err, size_t errlen)
@@ -142,7 +143,10 @@ int jstore_ckpt_load(struct jstore *js, struct jnl_ckpt *ck, unsigned *slot,
 		snprintf(err, errlen, "%s: %s: %s", js->url, path,
 			 rc == -EPROTO ? "checkpoint of an unknown version "
 			 "(written by a newer ofsrep)" :
-			 "no valid checkpoint slot");
+			 rc == -EBADMSG ? "both checkpoint slots are damaged: "
+			 "the mirror's place in the journal is unknown "
+			 "(ofsrep-fsck -y SECONDARY_URL PRIMARY_URL rebuilds "
+			 "it)" : "no valid checkpoint slot");
 	}
 	return rc;
 }

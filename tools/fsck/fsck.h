@@ -93,8 +93,20 @@ extern bool fsck_preen_stopped;
 
 /* trees.c: pass 4, with the journal's lease held (jstore @js) */
 struct jstore;
+struct ts_stats;
 void fsck_trees(const struct fsck_opts *o, struct jstore *js, bool may,
 		struct fsck_node *r);
+/* One tree comparison, primary -> mirror (or back, @to_primary), with
+ * repair or not; a failure is a problem of @r.  0 or -errno. */
+int fsck_tree_run(const struct fsck_opts *o, struct fsck_node *r,
+		  bool repair, bool may, bool to_primary, struct ts_stats *st);
+
+/* ckpt.c: pass 2's repair of a checkpoint that cannot be trusted */
+struct journal;
+struct ckpt_check;
+void fsck_ckpt_repair(const struct fsck_opts *o, struct journal *j,
+		      bool may, const struct ckpt_check *cc,
+		      struct fsck_node *r);
 
 /* node.c */
 void fsck_problem(struct fsck_node *r, const char *kind, bool fixed,

@@ -285,11 +285,21 @@ static void pass23(const struct fsck_opts *o, struct journal *j, bool may,
 	r->have_ckpt = cc.present;
 	r->ckpt_seq = cc.ck.seq;
 	r->pending = cc.present ? cc.pending : r->records;
-	if (cc.present && !cc.consistent) {
-		fsck_problem(r, "checkpoint", false, "the checkpoint (seq %" PRIu64
-			") does not lead to the journal's end: %s", cc.ck.seq,
-			cc.line);
+	if (cc.present && !cc.consistent && cc.refused) {
+		fsck_problem(r, "checkpoint", false, "%s", cc.line);
 		r->exit |= FX_UNCORRECTED;
+		return;
+	}
+	if (cc.present && !cc.consistent) {
+		if (!cc.damaged) {
+			char line[sizeof(cc.line)];
+
+			snprintf(line, sizeof(line), "the checkpoint (seq %"
+				 PRIu64 ") does not lead to the journal's "
+				 "end: %.400s", cc.ck.seq, cc.line);
+			snprintf(cc.line, sizeof(cc.line), "%s", line);
+		}
+		fsck_ckpt_repair(o, j, may, &cc, r);
 		return;
 	}
 	if (!r->pending || fsck_interrupted)

@@ -124,8 +124,8 @@ static void set_spool_aside(const struct fsck_opts *o, uint32_t node)
 			 "kept as %s\n", node, path, aside);
 }
 
-static int run(const struct fsck_opts *o, struct fsck_node *r, bool repair,
-	       bool may, bool to_primary, struct ts_stats *st)
+int fsck_tree_run(const struct fsck_opts *o, struct fsck_node *r,
+		  bool repair, bool may, bool to_primary, struct ts_stats *st)
 {
 	struct trees_ctx c = { .o = o, .r = r, .may = may };
 	struct ts_conf conf = {
@@ -203,7 +203,7 @@ void fsck_trees(const struct fsck_opts *o, struct jstore *js, bool may,
 		 (to_primary ? "making the primary equal to the mirror" :
 		  "making the mirror equal to the primary") :
 		 "comparing the primary with the mirror");
-	if (run(o, r, o->resync != 0, may, to_primary, &st))
+	if (fsck_tree_run(o, r, o->resync != 0, may, to_primary, &st))
 		return;
 	fsck_say(o, "Node %" PRIu32 ": %" PRIu64 " objects, %" PRIu64
 		 " bytes compared; %" PRIu64 " differences, %" PRIu64

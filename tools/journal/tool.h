@@ -82,6 +82,8 @@ struct journal {
 struct ckpt_check {
 	bool present;
 	bool consistent;
+	bool damaged;		/* both slots invalid (consistent false) */
+	bool refused;		/* a newer version's (consistent false) */
 	unsigned slot;
 	struct jnl_ckpt ck;
 	uint64_t pending;	/* records after it */

@@ -195,7 +195,12 @@ int journal_check_ckpt(struct journal *j, const struct opts *o,
 	if (rc == -ENOENT)
 		return 0;	/* none yet: nothing applied */
 	if (rc == -EPROTO) {	/* a newer applier's: not ours to judge */
-		cc->present = true;
+		cc->present = cc->refused = true;
+		snprintf(cc->line, sizeof(cc->line), "%s", j->err);
+		return 0;
+	}
+	if (rc == -EBADMSG) {	/* both slots damaged */
+		cc->present = cc->damaged = true;
 		snprintf(cc->line, sizeof(cc->line), "%s", j->err);
 		return 0;
 	}

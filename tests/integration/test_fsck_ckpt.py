@@ -1,0 +1,115 @@
+"""ofsrep-fsck pass 2 on a checkpoint that cannot be trusted
+(tools/fsck/ckpt.c), on a real lab: both slots of applied.ckpt damaged.
+The daemon does not guess (a mount refuses, with one line naming the
+repair); -n and -p change nothing; without PRIMARY_URL it
+says what to run; -y with it sets the damaged file aside, makes the mirror
+equal to the primary and checkpoints the journal's end, after which the
+pair verifies clean and a new mount replicates again."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from conftest import LabError  # noqa: E402
+from test_failback import verify_pair  # noqa: E402
+from test_fsck import fsck, fsck_bin  # noqa: E402
+from test_fsck_trees import fsck2, populated, restart  # noqa: E402
+from test_journal_mirror import mirror_dir  # noqa: E402
+from test_journal_mode import mount_journal  # noqa: E402
+
+SLOT = 64
+
+
+def ckpt_file(lab):
+    return lab.export_dir("b") / ".ofsrep" / "journal" / "1" / "applied.ckpt"
+
+
+def populated_twice(lab):
+    """populated(), then a second mount: its batch writes the other slot
+    (one slot written and spoilt is "nothing applied yet", journal/
+    record.c jnl_ckpt_pick)."""
+    populated(lab)
+    mnt = mount_journal(lab)
+    with open(os.path.join(mnt, "second"), "wb") as f:
+        f.write(b"second mount")
+    lab.umount()
+
+
+def damage_both_slots(lab):
+    p = ckpt_file(lab)
+    data = bytearray(p.read_bytes())
+    assert len(data) == 2 * SLOT, len(data)
+    data[40] ^= 0x10
+    data[SLOT + 40] ^= 0x10
+    p.write_bytes(bytes(data))
+    return bytes(data)
+
+
+def journal_json(lab):
+    proc = subprocess.run(
+        [os.path.join(os.path.dirname(fsck_bin()), "ofsrep-journal"),
+         "check", lab.url("b"), "--node", "1", "--json"],
+        capture_output=True, text=True, timeout=120)
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def test_a_damaged_checkpoint_is_rebuilt_from_the_primary(lab):
+    populated_twice(lab)
+    # the mirror lacks something, as a mirror behind its journal would
+    os.unlink(mirror_dir(lab) / "d/e/g")
+    damaged = damage_both_slots(lab)
+    restart(lab, "b")
+    rc, j = journal_json(lab)
+    assert rc == 4 and j["checkpoint"]["consistent"] is False, j
+    proc = fsck(lab, "-n")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "both checkpoint slots are damaged" in proc.stdout, proc.stdout
+    assert ckpt_file(lab).read_bytes() == damaged
+    proc = fsck2(lab, "-p")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert ckpt_file(lab).read_bytes() == damaged
+    proc = fsck(lab, "-y")
+    assert proc.returncode == 4 and "run again with PRIMARY_URL" in \
+        proc.stdout, proc.stdout + proc.stderr
+    assert ckpt_file(lab).read_bytes() == damaged
+    proc = fsck2(lab, "-y", "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    node = json.loads(proc.stdout)["nodes"][0]
+    assert node["checkpoint_seq"] == node["last_seq"] > 0, node
+    assert node["pending"] == 0, node
+    kept = lab.export_dir("b") / node["quarantine"].lstrip("/") / \
+        "applied.ckpt"
+    assert kept.read_bytes() == damaged, kept
+    assert (mirror_dir(lab) / "d/e/g").read_bytes() == b"g" * 5000
+    proc = fsck2(lab, "-n", "--verify")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # a new mount replicates again on top of the new checkpoint
+    mnt = mount_journal(lab)
+    with open(os.path.join(mnt, "after"), "wb") as f:
+        f.write(b"after the repair")
+    lab.umount()
+    assert (mirror_dir(lab) / "after").read_bytes() == b"after the repair"
+    verify_pair(lab)
+
+
+def test_a_mount_refuses_a_damaged_checkpoint_with_the_fix(lab):
+    """The daemon does not guess where the mirror is: it refuses to mount,
+    with one line that names the repair, and changes nothing."""
+    populated_twice(lab)
+    damaged = damage_both_slots(lab)
+    restart(lab, "b")
+    with pytest.raises(LabError) as err:
+        mount_journal(lab)
+    assert "both checkpoint slots are damaged" in str(err.value) and \
+        "ofsrep-fsck -y SECONDARY_URL PRIMARY_URL" in str(err.value), \
+        str(err.value)
+    assert ckpt_file(lab).read_bytes() == damaged
+    proc = fsck2(lab, "-y")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    mnt = mount_journal(lab)
+    assert open(os.path.join(mnt, "second"), "rb").read() == b"second mount"
+    lab.umount()
+    verify_pair(lab)
