@@ -64,8 +64,11 @@ void ts_differ(struct ts *t, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	if (!t->counted)
+	if (!t->counted) {
 		t->st->differences++;	/* objects, not lines */
+		if (t->c->repair && !t->fix_this)
+			t->st->declined++;
+	}
 	t->counted = true;
 	if (t->c->report)
 		t->c->report(t->c->arg, t->plen ? t->path : "/", what);
@@ -280,7 +283,7 @@ static int sync_attrs(struct ts *t, const struct apl_fh *dfh,
 		set.mtime_sec = sa->mtime_sec;
 		set.mtime_nsec = sa->mtime_nsec;
 	}
-	if (!t->c->repair || !(set.set_mode || set.set_uid || set.set_mtime))
+	if (!ts_fixing(t) || !(set.set_mode || set.set_uid || set.set_mtime))
 		return 0;
 	*fixed = true;
 	if (sa->type == APL_NF3LNK)
@@ -299,7 +302,7 @@ static int sync_xattrs(struct ts *t, const struct apl_fh *sfh,
 	const char *side = "source";
 	bool xfixed = false;
 	char what[160];
-	int rc = tsx_pair(&t->x, sfh, dfh, reread, t->c->repair, what,
+	int rc = tsx_pair(&t->x, sfh, dfh, reread, ts_fixing(t), what,
 			  sizeof(what), &xfixed, &side);
 
 	if (rc)
@@ -394,9 +397,10 @@ static int entry_object(struct ts *t, struct ts_side *s,
 
 /* @se: the source entry; @de: the destination's entry of that name, or
  * NULL when the destination has none. */
-static int sync_entry(struct ts *t, const struct apl_fh *sdir,
-		      const struct apl_fh *ddir, const struct apl_dirent *se,
-		      const struct apl_dirent *de)
+static int compare_entry(struct ts *t, const struct apl_fh *sdir,
+			 const struct apl_fh *ddir,
+			 const struct apl_dirent *se,
+			 const struct apl_dirent *de)
 {
 	const char *name = se->name;
 	struct apl_fh sfh, dfh;
@@ -454,20 +458,20 @@ static int sync_entry(struct ts *t, const struct apl_fh *sdir,
 	}
 	if (rc)
 		return rc;
-	if (redo && t->c->repair) {
+	if (redo && ts_fixing(t)) {
 		rc = remove_tree(t, ddir, name);
 		if (rc)
 			return rc;
 		present = false;
 	}
-	if (redo && !t->c->repair)
+	if (redo && !ts_fixing(t))
 		return 0;
 	if (linked && present) {
 		paired(t, &sfh, &dfh);
 		return 0;		/* the same object, synced already */
 	}
 	if (!present) {
-		if (!t->c->repair)
+		if (!ts_fixing(t))
 			return 0;
 		t->st->fixed++;
 		if (linked) {
@@ -492,10 +496,11 @@ static int sync_entry(struct ts *t, const struct apl_fh *sdir,
 	if (sa.type == APL_NF3REG && !ts_unchanged(t, &sfh, &sa, &da, fresh))
 		rc = ts_sync_bytes(t, &sfh, &sa, &dfh, &da, fresh, &fixed);
 	else if (sa.type == APL_NF3DIR) {
-		bool counted = t->counted;
+		bool counted = t->counted, mine = t->fix_this;
 
 		rc = sync_dir(t, &sfh, &dfh, false);
 		t->counted = counted;	/* the entries were counted apart */
+		t->fix_this = mine;
 	}
 	if (!rc)
 		rc = sync_attrs(t, &dfh, &sa, &da, fresh, &fixed);
@@ -505,6 +510,28 @@ static int sync_entry(struct ts *t, const struct apl_fh *sdir,
 		t->st->fixed++;
 	if (!rc)
 		paired(t, &sfh, &dfh);
+	return rc;
+}
+
+/* The caller's word on the object at t->path (ts_conf.want). */
+static bool wanted(struct ts *t)
+{
+	return !t->c->repair || !t->c->want ||
+	       t->c->want(t->c->arg, t->plen ? t->path : "/");
+}
+
+/* One source name: compared, and repaired if wanted; a directory's own
+ * answer holds again for its attributes after its entries had theirs. */
+static int sync_entry(struct ts *t, const struct apl_fh *sdir,
+		      const struct apl_fh *ddir, const struct apl_dirent *se,
+		      const struct apl_dirent *de)
+{
+	bool outer = t->fix_this;
+	int rc;
+
+	t->fix_this = outer && wanted(t);
+	rc = compare_entry(t, sdir, ddir, se, de);
+	t->fix_this = outer;
 	return rc;
 }
 
@@ -562,6 +589,8 @@ static int sync_dir(struct ts *t, const struct apl_fh *sdir,
 		qsort(dn.v, dn.n, sizeof(*dn.v), ent_cmp);
 	/* Extra names first: a name the source has under another type may
 	 * need the space (and a link its target) before it is made. */
+	bool outer = t->fix_this;
+
 	for (size_t i = 0; !rc && i < dn.n; i++) {
 		size_t mark;
 
@@ -570,11 +599,13 @@ static int sync_dir(struct ts *t, const struct apl_fh *sdir,
 		mark = path_push(t, dn.v[i].name);
 		t->st->entries++;
 		t->counted = false;
+		t->fix_this = outer && wanted(t);
 		ts_differ(t, "only in the destination");
-		if (t->c->repair) {
+		if (ts_fixing(t)) {
 			rc = remove_tree(t, ddir, dn.v[i].name);
 			t->st->fixed += !rc;
 		}
+		t->fix_this = outer;
 		path_pop(t, mark);
 	}
 	for (size_t i = 0; !rc && i < sn.n; i++) {
@@ -606,7 +637,7 @@ static int reclaim(struct ts *t)
 	int rc;
 
 	if (!t->c->reclaim || t->c->live_source || t->c->quick ||
-	    (t->st->differences && !t->c->repair))
+	    (t->st->differences && (!t->c->repair || t->st->declined)))
 		return 0;
 	rc = tsx_reclaim(&t->x, false, &o, &side);
 	t->st->xattr_orphans = o.src + o.dst;
@@ -624,7 +655,8 @@ static int reclaim(struct ts *t)
 int ts_run(const struct ts_conf *conf, struct ts_stats *st, char *err,
 	   size_t errlen)
 {
-	struct ts t = { .c = conf, .st = st, .err = err, .errlen = errlen };
+	struct ts t = { .c = conf, .st = st, .err = err, .errlen = errlen,
+			.fix_this = true };
 	int rc;
 
 	memset(st, 0, sizeof(*st));
@@ -650,8 +682,10 @@ int ts_run(const struct ts_conf *conf, struct ts_stats *st, char *err,
 		bool fixed = false;
 
 		t.counted = false;
+		t.fix_this = wanted(&t);	/* the roots' own attributes */
 		rc = sync_xattrs(&t, &t.src.root, &t.dst.root, false, &fixed);
 		t.st->fixed += fixed;
+		t.fix_this = true;
 	}
 	if (!rc)
 		paired(&t, &t.src.root, &t.dst.root);

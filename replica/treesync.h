@@ -26,6 +26,8 @@ struct ts_stats {
 				 * per way they differ) */
 	uint64_t fixed;		/* of those, made equal (repair) */
 	uint64_t copied;	/* bytes written to the destination */
+	uint64_t declined;	/* differing objects conf->want kept as
+				 * they were (repair) */
 	uint64_t xattr_orphans;	/* blobs of removed objects found ... */
 	uint64_t xattr_reclaimed; /* ... and removed (conf->reclaim) */
 };
@@ -64,6 +66,11 @@ struct ts_conf {
 	 * (replica/treesync_xattr.c) and, if this returns true for that
 	 * count, removed.  NULL: not looked for. */
 	bool (*reclaim)(void *arg, uint64_t orphans);
+	/* Repair only: asked before each object (path relative to the
+	 * trees) whether it may be changed; false keeps it as it is (a
+	 * directory: and everything below it) and counts it declined if it
+	 * differs.  NULL: every object may. */
+	bool (*want)(void *arg, const char *path);
 };
 
 /* 0 (compared; st says what differed), or -errno with one line in @err

@@ -82,7 +82,7 @@ int ts_sync_bytes(struct ts *t, const struct apl_fh *sfh,
 				i++;
 			first = off + i;
 		}
-		if (first != UINT64_MAX && t->c->repair && ns) {
+		if (first != UINT64_MAX && ts_fixing(t) && ns) {
 			rc = apl_rpc_write_wait(&t->dst.rpc, dfh, off, t->sbuf,
 						ns, true);
 			if (rc)
@@ -97,11 +97,11 @@ int ts_sync_bytes(struct ts *t, const struct apl_fh *sfh,
 		       sa->size, da->size,
 		       (unsigned long long)XXH3_64bits_digest(hs),
 		       (unsigned long long)XXH3_64bits_digest(hd));
-		*fixed = t->c->repair;
+		*fixed = ts_fixing(t);
 	}
 	XXH3_freeState(hs);
 	XXH3_freeState(hd);
-	if (!rc && t->c->repair && da->size > sa->size) {
+	if (!rc && ts_fixing(t) && da->size > sa->size) {
 		struct apl_sattr cut = { .set_size = true, .size = sa->size };
 
 		rc = apl_rpc_setattr(&t->dst.rpc, dfh, &cut);

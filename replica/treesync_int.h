@@ -51,9 +51,16 @@ struct ts {
 	bool x_open;
 	uint64_t last_progress_ms;
 	bool counted;		/* this object's difference is counted */
+	bool fix_this;		/* repair may change this object (want) */
 	char *err;
 	size_t errlen;
 };
+
+/* Whether repair changes the object being compared. */
+static inline bool ts_fixing(const struct ts *t)
+{
+	return t->c->repair && t->fix_this;
+}
 
 /* One line in t->err naming the export, @op and the path; returns @rc. */
 int ts_fail(struct ts *t, struct ts_side *s, const char *op, int rc);

@@ -4,6 +4,7 @@ mirror, --resync=mirror and --resync=primary make them equal, and the
 split-brain guard left by a failover is reported, then lifted by
 --resync=primary so that the pair mounts again with nothing lost."""
 import os
+import re
 import subprocess
 import sys
 import time
@@ -280,3 +281,36 @@ def test_resync_keeps_other_names_of_a_destination_hard_link(lab):
     assert (a / "a").read_bytes() == b"old shared bytes"
     assert (a / "b").read_bytes() == b"b on its own now"
     assert os.stat(a / "a").st_ino != os.stat(a / "b").st_ino
+
+
+def test_interactive_resync_asks_per_object_after_the_report(lab):
+    """Without -y, -n or -p: every difference is shown first, then one
+    question per object naming it and the damage; only the objects
+    answered yes change, and the exit code says both (1 | 4)."""
+    populated(lab)
+    a = lab.export_dir("a")
+    (a / "only-on-a").write_bytes(b"new")          # missing in the mirror
+    os.chmod(a / "d/f", 0o600)                     # mode differs
+    with open(a / "d/e/g", "r+b") as f:            # content differs
+        f.write(b"Z")
+    restart(lab, "a")
+    p = subprocess.run([fsck_bin(), "--resync=mirror", lab.url("b"),
+                        lab.url("a")], input="y\nn\ny\n", text=True,
+                       capture_output=True, timeout=300)
+    out = p.stdout
+    assert p.returncode == 1 | 4, (p.returncode, out, p.stderr)
+    report = out.index("d/e/g: content differs from byte 0")
+    # (the answers come from a pipe: no echo, so no line ends after them)
+    asked = re.findall(r"Node 1: ([^:\n]+): [^?\n]*\.  Make it as in the "
+                       r"primary\? <y>", out)
+    assert asked == ["d/e/g", "d/f", "only-on-a"], out
+    assert report < out.index("Make it as in the primary"), \
+        "asked before the report"
+    assert "mode 0600 / 0644.  Make it as in the primary" in out, out
+    assert "1 of 3 differing objects kept as they were" in out, out
+    proc = fsck2(lab, "-n", "--verify")
+    assert proc.returncode == 4 and "1 differences" in proc.stdout, \
+        proc.stdout
+    assert "d/f: mode 0600 / 0644" in proc.stdout, proc.stdout
+    assert (mirror_dir(lab) / "only-on-a").read_bytes() == b"new"
+    assert (mirror_dir(lab) / "d/e/g").read_bytes()[:1] == b"Z"

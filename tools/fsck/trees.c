@@ -35,12 +35,87 @@
 #include "replica/treesync.h"
 #include "tools/fsck/fsck.h"
 
+/* One object a comparison found different, and the operator's answer. */
+struct asked {
+	char *path;
+	char *what;			/* its first difference */
+	int answer;			/* -1 not asked yet, 0 no, 1 yes */
+};
+
 struct trees_ctx {
 	const struct fsck_opts *o;
 	struct fsck_node *r;
 	bool may;			/* may change the exports */
+	bool to_primary;
 	unsigned shown;
+	bool collect;			/* keep each differing object */
+	bool quiet;			/* the report was shown already */
+	struct asked *v;		/* sorted by path once collected */
+	size_t n, cap;
 };
+
+static void collect(struct trees_ctx *c, const char *path, const char *what)
+{
+	struct asked *a;
+
+	if (c->n && !strcmp(c->v[c->n - 1].path, path))
+		return;			/* a further line of the same object */
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 64;
+		struct asked *v = realloc(c->v, cap * sizeof(*v));
+
+		if (!v)
+			return;		/* not asked: a yes, as with -y */
+		c->v = v;
+		c->cap = cap;
+	}
+	a = &c->v[c->n];
+	a->path = strdup(path);
+	a->what = strdup(what);
+	a->answer = -1;
+	if (a->path && a->what)
+		c->n++;
+	else {
+		free(a->path);
+		free(a->what);
+	}
+}
+
+static int asked_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct asked *)x)->path,
+		      ((const struct asked *)y)->path);
+}
+
+/* ts_conf.want, interactive resync: one question per differing object,
+ * in the words the report used. */
+static bool on_want(void *arg, const char *path)
+{
+	struct trees_ctx *c = arg;
+	struct asked key = { .path = (char *)path };
+	struct asked *a = c->n ? bsearch(&key, c->v, c->n, sizeof(*c->v),
+					 asked_cmp) : NULL;
+
+	if (!a)
+		return true;		/* no difference: nothing changes */
+	if (a->answer < 0)
+		a->answer = fsck_ask(c->o, false, "Node %" PRIu32 ": %s: %s.  "
+				     "Make it as in the %s", c->r->node,
+				     path, a->what, c->to_primary ?
+				     "mirror" : "primary");
+	return a->answer;
+}
+
+static void asked_free(struct trees_ctx *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		free(c->v[i].path);
+		free(c->v[i].what);
+	}
+	free(c->v);
+	c->v = NULL;
+	c->n = c->cap = 0;
+}
 
 #define TREES_SHOW_MAX FSCK_DIFF_LINES	/* differences printed one by one */
 
@@ -49,6 +124,10 @@ static void on_difference(void *arg, const char *path, const char *what)
 	struct trees_ctx *c = arg;
 	struct fsck_node *r = c->r;
 
+	if (c->collect)
+		collect(c, path, what);
+	if (c->quiet)
+		return;
 	if (c->shown++ < TREES_SHOW_MAX || c->o->verbose)
 		fsck_say(c->o, "Node %" PRIu32 ": %s: %s\n", r->node, path,
 			 what);
@@ -124,18 +203,20 @@ static void set_spool_aside(const struct fsck_opts *o, uint32_t node)
 			 "kept as %s\n", node, path, aside);
 }
 
-int fsck_tree_run(const struct fsck_opts *o, struct fsck_node *r,
-		  bool repair, bool may, bool to_primary, struct ts_stats *st)
+static int run_with(struct trees_ctx *c, bool repair, struct ts_stats *st)
 {
-	struct trees_ctx c = { .o = o, .r = r, .may = may };
+	const struct fsck_opts *o = c->o;
+	struct fsck_node *r = c->r;
+	bool to_primary = c->to_primary;
 	struct ts_conf conf = {
 		.src_url = to_primary ? o->secondary : o->primary,
 		.src_path = to_primary ? "/.ofsrep/mirror" : "/",
 		.dst_url = to_primary ? o->primary : o->secondary,
 		.dst_path = to_primary ? "/" : "/.ofsrep/mirror",
 		.timeout_ms = o->timeout_ms, .repair = repair,
-		.report = on_difference, .progress = on_progress, .arg = &c,
+		.report = on_difference, .progress = on_progress, .arg = c,
 		.cancel = &fsck_interrupted, .reclaim = on_reclaim,
+		.want = repair && c->quiet ? on_want : NULL,
 	};
 	char err[JSTORE_ERR_MAX];
 	int rc = ts_run(&conf, st, err, sizeof(err));
@@ -146,9 +227,38 @@ int fsck_tree_run(const struct fsck_opts *o, struct fsck_node *r,
 		fsck_problem(r, "error", false, "%s", err);
 		r->exit |= FX_ERROR;
 	}
-	if (c.shown > TREES_SHOW_MAX && !o->verbose)
+	if (c->shown > TREES_SHOW_MAX && !o->verbose && !c->quiet)
 		fsck_say(o, "Node %" PRIu32 ": ... %u more differences (-v "
-			 "shows all)\n", r->node, c.shown - TREES_SHOW_MAX);
+			 "shows all)\n", r->node, c->shown - TREES_SHOW_MAX);
+	return rc;
+}
+
+int fsck_tree_run(const struct fsck_opts *o, struct fsck_node *r,
+		  bool repair, bool may, bool to_primary, struct ts_stats *st)
+{
+	struct trees_ctx c = { .o = o, .r = r, .may = may,
+			       .to_primary = to_primary };
+
+	return run_with(&c, repair, st);
+}
+
+/* Interactive resync, as e2fsck asks: the whole report first, then one
+ * question per differing object, then only the objects answered yes are
+ * changed.  0 or -errno (a problem of r already). */
+static int resync_asking(const struct fsck_opts *o, struct fsck_node *r,
+			 bool to_primary, struct ts_stats *st)
+{
+	struct trees_ctx c = { .o = o, .r = r, .may = true,
+			       .to_primary = to_primary, .collect = true };
+	int rc = run_with(&c, false, st);
+
+	if (!rc && c.n) {
+		qsort(c.v, c.n, sizeof(*c.v), asked_cmp);
+		c.collect = false;
+		c.quiet = true;
+		rc = run_with(&c, true, st);
+	}
+	asked_free(&c);
 	return rc;
 }
 
@@ -190,11 +300,12 @@ void fsck_trees(const struct fsck_opts *o, struct jstore *js, bool may,
 		r->exit |= FX_UNCORRECTED;
 		return;
 	}
-	if (o->resync && (!may || !fsck_ask(o, false, "Node %" PRIu32 ": "
-					    "make the %s equal to the %s",
-					    r->node, to_primary ? "primary" :
-					    "mirror", to_primary ? "mirror" :
-					    "primary"))) {
+	if (o->resync && (!may || (o->mode != ASK_INTERACTIVE &&
+				   !fsck_ask(o, false, "Node %" PRIu32 ": "
+					     "make the %s equal to the %s",
+					     r->node, to_primary ? "primary" :
+					     "mirror", to_primary ? "mirror" :
+					     "primary")))) {
 		fsck_problem(r, "resync", false, "not done");
 		r->exit |= FX_UNCORRECTED;
 		return;
@@ -203,7 +314,9 @@ void fsck_trees(const struct fsck_opts *o, struct jstore *js, bool may,
 		 (to_primary ? "making the primary equal to the mirror" :
 		  "making the mirror equal to the primary") :
 		 "comparing the primary with the mirror");
-	if (fsck_tree_run(o, r, o->resync != 0, may, to_primary, &st))
+	if (o->resync && o->mode == ASK_INTERACTIVE ?
+	    resync_asking(o, r, to_primary, &st) :
+	    fsck_tree_run(o, r, o->resync != 0, may, to_primary, &st))
 		return;
 	fsck_say(o, "Node %" PRIu32 ": %" PRIu64 " objects, %" PRIu64
 		 " bytes compared; %" PRIu64 " differences, %" PRIu64
@@ -224,6 +337,16 @@ void fsck_trees(const struct fsck_opts *o, struct jstore *js, bool may,
 				     "the mirror", st.differences);
 			r->exit |= FX_UNCORRECTED;
 		}
+		return;
+	}
+	if (st.declined) {
+		fsck_problem(r, "resync", false, "%" PRIu64 " of %" PRIu64
+			     " differing objects kept as they were (answered "
+			     "no)%s", st.declined, st.differences, marker ?
+			     "; the split-brain guard stays" : "");
+		r->exit |= FX_UNCORRECTED;
+		if (st.fixed)
+			r->exit |= FX_CORRECTED;
 		return;
 	}
 	if (st.differences)
