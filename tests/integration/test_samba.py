@@ -65,6 +65,16 @@ def ok(proc):
     return proc.stdout
 
 
+def fail_back(smb, timeout=90):
+    """NAS a is back: ask for the failback (failback=manual) until the
+    resync let it happen, then wait until the primary serves."""
+    deadline = time.monotonic() + timeout
+    while ask_failback(smb.mnt).returncode != 0:
+        assert time.monotonic() < deadline, status(smb.mnt)[2].stdout
+        time.sleep(0.3)
+    wait_serving(smb.mnt, "primary")
+
+
 def random_file(path, size, seed):
     data = hashlib.shake_256(b"%d" % seed).digest(size)
     path.write_bytes(data)
@@ -147,11 +157,7 @@ def test_dos_attributes_and_nt_acls_survive_failover_and_failback(smb, lab):
                      "setmode u/folder/later +r" % (smb.local / "doc")))
     assert dos_attributes(smb, "u/doc") == "SA"
     lab.nas("a", "start")
-    deadline = time.monotonic() + 90
-    while ask_failback(smb.mnt).returncode != 0:
-        assert time.monotonic() < deadline, status(smb.mnt)[2].stdout
-        time.sleep(0.3)
-    wait_serving(smb.mnt, "primary")
+    fail_back(smb)
     assert dos_attributes(smb, "u/doc") == "SA"
     assert dos_attributes(smb, "u/folder/later") == "RA"
     assert "BUILTIN\\Administrators:ALLOWED/0x0/READ" in \
@@ -189,11 +195,7 @@ def test_a_put_rides_through_a_nas_killed_in_the_middle(smb, lab, nas):
         wait_serving(smb.mnt, "mirror")
     lab.nas(nas, "start")
     if nas == "a":
-        deadline = time.monotonic() + 90
-        while ask_failback(smb.mnt).returncode != 0:
-            assert time.monotonic() < deadline, status(smb.mnt)[2].stdout
-            time.sleep(0.3)
-        wait_serving(smb.mnt, "primary")
+        fail_back(smb)
     else:
         deadline = time.monotonic() + 90
         while status(smb.mnt, json_out=True)[1]["exports"][1]["state"] \
@@ -244,11 +246,7 @@ def test_alternate_data_streams_survive_failover_and_failback(smb, lab):
     assert streams(smb, "u/doc") == ["[:Zone.Identifier:$DATA]",
                                      "[:later:$DATA]"]
     lab.nas("a", "start")
-    deadline = time.monotonic() + 90
-    while ask_failback(smb.mnt).returncode != 0:
-        assert time.monotonic() < deadline, status(smb.mnt)[2].stdout
-        time.sleep(0.3)
-    wait_serving(smb.mnt, "primary")
+    fail_back(smb)
     assert streams(smb, "u/doc") == ["[:Zone.Identifier:$DATA]",
                                      "[:later:$DATA]"]
     ok(smb.smbclient("get u/doc:later %s; get u/doc:Zone.Identifier %s" %
