@@ -266,6 +266,29 @@ class HaLab:
                     return int(f[2]) + 1 if f[2] != "-1" else None
         return None
 
+    def leader(self, via=None):
+        """The node number CTDB says leads the cluster (it holds the
+        cluster lock), asked through `via` (node 1 by default)."""
+        out = (via or self.nodes[0]).ctdb("leader", check=True).stdout
+        return int(out.strip()) + 1
+
+    def place_vip(self, k, timeout=30):
+        """Moves the VIP to node k (needs failback="manual")."""
+        if self.vip_holder() == k:
+            return
+        self.nodes[0].ctdb("moveip", self.vip, str(k - 1), check=True)
+        deadline = time.monotonic() + timeout
+        while self.vip_holder() != k:
+            assert time.monotonic() < deadline, self.nodes[0].ctdb(
+                "ip").stdout
+            time.sleep(0.3)
+
+    def holds_vip(self, n):
+        """Whether the VIP is configured on node n's interface: what the
+        network sees, whatever CTDB on that node believes."""
+        out = run("ip", "-n", n.ns, "-o", "addr", "show", check=False).stdout
+        return (" %s/" % self.vip) in out
+
     # ---- faults ----
 
     def power_down(self, n):
@@ -307,12 +330,20 @@ class HaLab:
 
     # ---- the client ----
 
-    def client(self, commands, timeout=60):
-        return run("ip", "netns", "exec", self.br, "smbclient",
-                   "//%s/%s" % (self.vip, SHARE), "-U",
-                   "%s%%%s" % (TEST_USER, TEST_PASSWORD), "-s",
-                   str(self.dir / "client.conf"), "-m", "SMB3", "-t", "10",
-                   "-c", commands, check=False, timeout=timeout)
+    def client(self, commands, timeout=60, ns=None):
+        """smbclient against the VIP from the client namespace (or from
+        `ns`: a node's own, to reach the VIP on that side of a cut)."""
+        try:
+            return run("ip", "netns", "exec", ns or self.br, "smbclient",
+                       "//%s/%s" % (self.vip, SHARE), "-U",
+                       "%s%%%s" % (TEST_USER, TEST_PASSWORD), "-s",
+                       str(self.dir / "client.conf"), "-m", "SMB3", "-t",
+                       "10", "-c", commands, check=False, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            return subprocess.CompletedProcess(e.cmd, 124, "",
+                                               "NT_STATUS_IO_TIMEOUT "
+                                               "(no answer in %d s)" %
+                                               timeout)
 
     # ---- tear-down ----
 

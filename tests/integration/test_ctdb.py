@@ -53,6 +53,12 @@ def ha():
     yield from ha_lab()
 
 
+@pytest.fixture
+def ha_manual():
+    """failback=manual: the VIP can be placed (ctdb moveip)."""
+    yield from ha_lab("manual")
+
+
 @pytest.fixture(params=["manual", "auto"])
 def ha_failback(request):
     """The HA lab with CTDB's failback set as request.param says."""
@@ -148,6 +154,12 @@ def report(what, h, ticker, t_fault, extra="", via=None):
 
 def node_fault(ha, which, fault):
     h = ha
+    if fault == "link":
+        # A cut node must not be the leader: the lab's cluster lock is
+        # reachable from both sides of a cut (docs/ctdb.md), so a cut
+        # leader would keep it and the other node could not take over.
+        leader = h.leader()
+        h.place_vip(3 - leader if which == "holder" else leader)
     holder = h.vip_holder()
     victim = h.nodes[holder - 1] if which == "holder" else \
         h.nodes[2 - holder]
@@ -212,9 +224,31 @@ def test_nas_a_killed_under_a_writing_client_keeps_the_vip(ha):
 @pytest.mark.parametrize("which,fault", [("holder", "link"),
                                          ("other", "power"),
                                          ("other", "link")])
-def test_node_faults_matrix(ha, which, fault):
-    victim, survivor, _ = node_fault(ha, which, fault)
+def test_node_faults_matrix(ha_manual, which, fault):
+    ha = ha_manual
+    victim, survivor, ticker = node_fault(ha, which, fault)
     if fault == "link":
+        # CTDB's own split brain: the cut-off node cannot take the
+        # cluster lock the leader holds, so it stays in recovery, its
+        # databases frozen: a client on its side of the cut, even one
+        # reaching a VIP still configured there, cannot write
+        assert ha.holds_vip(survivor)
+        out = victim.ctdb("status").stdout
+        assert "Recovery mode:RECOVERY" in out and "Leader:UNKNOWN" in out, \
+            out
+        local = os.path.join(ha.dir, "split.local")
+        with open(local, "wb") as f:
+            f.write(b"written on the cut-off side")
+        p = ha.client("put %s u/split-brain" % local, timeout=40,
+                      ns=victim.ns)
+        assert p.returncode != 0 or "NT_STATUS" in p.stdout + p.stderr, \
+            "the cut-off node served a write: " + p.stdout
+        assert not os.path.exists(os.path.join(survivor.mnt, "u",
+                                               "split-brain"))
+        print("cut-off node %d: VIP %s on its interface, recovery mode, "
+              "no leader; a write on its side: %s" % (
+                  victim.k, "still" if ha.holds_vip(victim) else "not",
+                  (p.stdout + p.stderr).strip().splitlines()[-1:]))
         # back online: the cluster heals, no flapping of the VIP
         ha.link(victim, True)
         holder = ha.wait_healthy()
