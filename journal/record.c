@@ -379,14 +379,6 @@ enum jnl_ckpt_status jnl_ckpt_decode(const uint8_t *buf, size_t len,
 	return JNL_CKPT_OK;
 }
 
-static bool ckpt_never_written(const uint8_t *slot)
-{
-	for (size_t i = 0; i < JNL_CKPT_SIZE; i++)
-		if (slot[i])
-			return false;
-	return true;
-}
-
 static bool jnl_ckpt_newer(const struct jnl_ckpt *a, const struct jnl_ckpt *b)
 {
 	return a->epoch != b->epoch ? a->epoch > b->epoch : a->seq > b->seq;
@@ -396,18 +388,18 @@ static bool jnl_ckpt_newer(const struct jnl_ckpt *a, const struct jnl_ckpt *b)
  * Choose the checkpoint from a checkpoint file's bytes (up to two slots).
  * OUT *out: the valid slot with the larger (epoch, seq); *slot: its index,
  * so the next write goes to the other one.  Returns 0; -EPROTO if none is
- * valid and one has an unknown version; -EBADMSG if both slots were
- * written (not all zero bytes) and neither is valid; else -ENOENT (no
- * checkpoint yet).
+ * valid and one has an unknown version; -EBADMSG if the file holds both
+ * slots and neither is valid; else -ENOENT (no checkpoint yet).
  *
- * Why two written, invalid slots are damage and one is not: writes
- * alternate slots, so a write torn by a crash spoils one slot and leaves
- * the other holding the checkpoint before it.  Only the very first write
- * has no such partner; torn, it leaves one spoilt slot beside a never
- * written one, which is "nothing applied yet" (a replay of at most one
- * batch, applier.c).  Both slots spoilt is not a crash but damage, and
- * treating it as "nothing applied" would replay the whole journal over a
- * mirror that is far ahead of it.
+ * Why a two-slot file with no valid slot is damage and a one-slot file is
+ * not: the first checkpoint goes to slot 0, and slot 1 is written only
+ * after slot 0 held a valid one; writes alternate, so a write torn by a
+ * crash spoils one slot and leaves the other holding the checkpoint
+ * before it.  Only the very first write has no such partner; torn, it
+ * leaves a one-slot file, which is "nothing applied yet" (a replay of at
+ * most one batch, applier.c).  Both slots invalid (spoilt, or zeroed by a
+ * NAS that lost writes) is damage, and treating it as "nothing applied"
+ * would replay the whole journal over a mirror that is far ahead of it.
  */
 int jnl_ckpt_pick(const uint8_t *buf, size_t len, struct jnl_ckpt *out,
 		  unsigned *slot)
@@ -433,11 +425,7 @@ int jnl_ckpt_pick(const uint8_t *buf, size_t len, struct jnl_ckpt *out,
 		return 0;
 	if (refused)
 		return -EPROTO;
-	for (i = 0; i < JNL_CKPT_SLOTS; i++)
-		if (len < (i + 1) * JNL_CKPT_SIZE ||
-		    ckpt_never_written(buf + i * JNL_CKPT_SIZE))
-			return -ENOENT;
-	return -EBADMSG;
+	return len >= JNL_CKPT_SLOTS * JNL_CKPT_SIZE ? -EBADMSG : -ENOENT;
 }
 
 const char *jnl_ckpt_status_name(enum jnl_ckpt_status st)

@@ -146,6 +146,8 @@ static int start_point(struct jstore *js, struct jnl_reader *rd,
 	jnl_rd_init(rd, js->node);
 	if (rc == -ENOENT)
 		return 0;
+	if (rc == -EBADMSG)
+		return -EUCLEAN;	/* damage, not worth retrying */
 	if (rc)
 		return rc;
 	if (ck.node != js->node || jnl_rd_init_ckpt(rd, &ck)) {

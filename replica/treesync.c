@@ -467,6 +467,7 @@ static int compare_entry(struct ts *t, const struct apl_fh *sdir,
 	if (redo && !ts_fixing(t))
 		return 0;
 	if (linked && present) {
+		tsx_mark(&t->x, &sfh, &dfh);
 		paired(t, &sfh, &dfh);
 		return 0;		/* the same object, synced already */
 	}
@@ -479,6 +480,7 @@ static int compare_entry(struct ts *t, const struct apl_fh *sdir,
 					  strlen(name));
 			if (rc)
 				return ts_fail(t, &t->dst, "link", rc);
+			tsx_mark(&t->x, &sfh, linked);
 			paired(t, &sfh, linked);
 			return 0;
 		}

@@ -59,6 +59,13 @@ static void mark(const uint64_t *keys, size_t n, bool *seen, uint64_t key)
 	}
 }
 
+void tsx_mark(struct tsx *x, const struct apl_fh *sfh,
+	      const struct apl_fh *dfh)
+{
+	mark(x->skeys, x->ns, x->sseen, xblob_key(sfh->data, sfh->len));
+	mark(x->dkeys, x->nd, x->dseen, xblob_key(dfh->data, dfh->len));
+}
+
 static int reclaim_side(struct xstore *xs, const uint64_t *keys, size_t n,
 			const bool *seen, bool remove, uint64_t *found,
 			uint64_t *removed)
@@ -122,8 +129,7 @@ int tsx_pair(struct tsx *x, const struct apl_fh *sfh,
 
 	what[0] = 0;
 	*fixed = false;
-	mark(x->skeys, x->ns, x->sseen, sk);
-	mark(x->dkeys, x->nd, x->dseen, dk);
+	tsx_mark(x, sfh, dfh);
 	if (!sh && !dh)
 		return 0;
 	if (sh && dh && !reread)

@@ -39,6 +39,13 @@ int tsx_pair(struct tsx *x, const struct apl_fh *sfh,
 	     const struct apl_fh *dfh, bool reread, bool repair, char *what,
 	     size_t whatlen, bool *fixed, const char **side);
 
+/* Marks the blobs of source object @sfh and destination object @dfh as
+ * belonging to a live object (tsx_pair does it for every pair it is
+ * given; a further name of a hard link must say so too: its handle may
+ * differ on servers whose handles name the parent). */
+void tsx_mark(struct tsx *x, const struct apl_fh *sfh,
+	      const struct apl_fh *dfh);
+
 /* Blobs of removed objects (tsx_reclaim): the keys listed at tsx_open
  * whose object no pair named.  Only meaningful after a walk that paired
  * every object of both trees, with neither tree changing meanwhile. */

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -112,4 +113,41 @@ def test_a_mount_refuses_a_damaged_checkpoint_with_the_fix(lab):
     mnt = mount_journal(lab)
     assert open(os.path.join(mnt, "second"), "rb").read() == b"second mount"
     lab.umount()
+    verify_pair(lab)
+
+
+def test_no_rebuild_or_reclaim_while_another_node_is_mounted(lab):
+    """Node 2 mounted on the same exports writes both trees: rebuilding
+    the shared mirror, or removing blobs the walk did not meet, could undo
+    what it does.  Both are refused with the reason; after node 2 is
+    unmounted they go through."""
+    from ha import unmount
+    from test_two_nodes import mount_node
+    populated_twice(lab)
+    damaged = damage_both_slots(lab)
+    restart(lab, "b")
+    mnt2 = lab.dir / "mnt2"
+    pid2 = mount_node(lab, 2, mnt2)
+    try:
+        with open(os.path.join(mnt2, "gone"), "wb") as f:
+            f.write(b"x")
+        os.setxattr(os.path.join(mnt2, "gone"), "user.DOSATTRIB", b"a")
+        os.unlink(os.path.join(mnt2, "gone"))
+        proc = fsck2(lab, "-y", "--node", "1")
+        assert proc.returncode == 4, proc.stdout + proc.stderr
+        assert "not rebuilt: node 2 is in use" in proc.stdout, proc.stdout
+        assert ckpt_file(lab).read_bytes() == damaged
+        time.sleep(1)           # node 2's keeper applies the unlink
+        proc = fsck2(lab, "-p", "--verify", "--node", "1")
+        assert "xattr blobs belong to objects that no longer exist" in \
+            proc.stdout and "not removed: node 2 is in use" in \
+            proc.stdout, proc.stdout
+    finally:
+        unmount(mnt2, pid2)
+    proc = fsck2(lab, "-y")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    # the rebuild's walk met every object: node 2's removed file's blobs
+    # (NAS a's and the mirror's) go with it
+    assert "made equal, 2 xattr blobs of removed objects removed" in \
+        proc.stdout, proc.stdout
     verify_pair(lab)

@@ -12,7 +12,9 @@
  * long as no failover made it stale), then checkpoint the journal's end.
  * So it needs PRIMARY_URL, asks (a full tree comparison is not what
  * preen does on its own), and is refused while the split-brain guard is
- * set.
+ * set, and while another node is mounted, has a marker of its own or has
+ * records its keeper did not apply (tools/fsck/others.c).  The node's
+ * overflowed spool, if any, is set aside after: the mirror has it all.
  *
  * Steps, each safe to interrupt and run again:
  *   1. the damaged checkpoint file is copied into the quarantine
@@ -117,6 +119,12 @@ void fsck_ckpt_repair(const struct fsck_opts *o, struct journal *j,
 		r->exit |= FX_UNCORRECTED;
 		return;
 	}
+	if (may && !fsck_others_quiet(o, r->node, true, err, sizeof(err))) {
+		fsck_problem(r, "checkpoint", false, "%s; not rebuilt: %s",
+			     cc->line, err);
+		r->exit |= FX_UNCORRECTED;
+		return;
+	}
 	if (!may || !fsck_ask(o, false, "Node %" PRIu32 ": the checkpoint "
 			      "cannot be trusted (%s).  Make the mirror equal "
 			      "to the primary and checkpoint the journal's end",
@@ -137,8 +145,11 @@ void fsck_ckpt_repair(const struct fsck_opts *o, struct journal *j,
 			return;
 		}
 		fsck_say(o, "Node %" PRIu32 ": %" PRIu64 " objects compared, "
-			 "%" PRIu64 " made equal\n", r->node, st.entries,
-			 st.fixed);
+			 "%" PRIu64 " made equal, %" PRIu64 " xattr blobs of "
+			 "removed objects removed\n", r->node, st.entries,
+			 st.fixed, st.xattr_reclaimed);
+		r->xattr_orphans = st.xattr_orphans;
+		r->xattr_reclaimed = st.xattr_reclaimed;
 		rc = checkpoint_end(j, r);
 	}
 	if (rc) {
@@ -153,4 +164,5 @@ void fsck_ckpt_repair(const struct fsck_opts *o, struct journal *j,
 		     r->ckpt_seq, r->quarantine[0] ? r->quarantine : "-");
 	r->pending = 0;
 	r->exit |= FX_CORRECTED;
+	fsck_spool_aside(o, r->node);
 }

@@ -101,6 +101,14 @@ void fsck_trees(const struct fsck_opts *o, struct jstore *js, bool may,
 int fsck_tree_run(const struct fsck_opts *o, struct fsck_node *r,
 		  bool repair, bool may, bool to_primary, struct ts_stats *st);
 
+/* others.c: every other node unmounted, without a split-brain marker
+ * and, if @need_applied, with its journal fully applied; else false with
+ * the reason in @why. */
+bool fsck_others_quiet(const struct fsck_opts *o, uint32_t self,
+		       bool need_applied, char *why, size_t whylen);
+/* trees.c: the node's overflowed spool is obsolete (mirror = primary) */
+void fsck_spool_aside(const struct fsck_opts *o, uint32_t node);
+
 /* ckpt.c: pass 2's repair of a checkpoint that cannot be trusted */
 struct journal;
 struct ckpt_check;

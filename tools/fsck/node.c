@@ -284,7 +284,9 @@ static void pass23(const struct fsck_opts *o, struct journal *j, bool may,
 	}
 	r->have_ckpt = cc.present;
 	r->ckpt_seq = cc.ck.seq;
-	r->pending = cc.present ? cc.pending : r->records;
+	/* an untrusted checkpoint says nothing about what is applied: all of
+	 * it may be pending (and --resync=primary must not go on) */
+	r->pending = cc.present && cc.consistent ? cc.pending : r->records;
 	if (cc.present && !cc.consistent && cc.refused) {
 		fsck_problem(r, "checkpoint", false, "%s", cc.line);
 		r->exit |= FX_UNCORRECTED;

@@ -149,11 +149,21 @@ static bool on_reclaim(void *arg, uint64_t orphans)
 {
 	struct trees_ctx *c = arg;
 
+	char why[JSTORE_ERR_MAX];
+
 	fsck_say(c->o, "Node %" PRIu32 ": %" PRIu64 " xattr blobs belong to "
 		 "objects that no longer exist\n", c->r->node, orphans);
-	return c->may && fsck_ask(c->o, true, "Node %" PRIu32 ": remove "
-				  "those %" PRIu64 " blobs", c->r->node,
-				  orphans);
+	if (!c->may)
+		return false;
+	/* another node writing meanwhile could have moved an object the
+	 * walk then never met: its blob is not an orphan */
+	if (!fsck_others_quiet(c->o, c->r->node, false, why, sizeof(why))) {
+		fsck_say(c->o, "Node %" PRIu32 ": not removed: %s\n",
+			 c->r->node, why);
+		return false;
+	}
+	return fsck_ask(c->o, true, "Node %" PRIu32 ": remove those %" PRIu64
+			" blobs", c->r->node, orphans);
 }
 
 static void on_progress(void *arg, const struct ts_stats *st)
@@ -185,7 +195,7 @@ static int stale_marker(struct jstore *js, char *what, size_t size,
 }
 
 /* The overflowed spool of this node and secondary, if on this host. */
-static void set_spool_aside(const struct fsck_opts *o, uint32_t node)
+void fsck_spool_aside(const struct fsck_opts *o, uint32_t node)
 {
 	char path[4096], aside[4200];
 
@@ -266,7 +276,7 @@ void fsck_trees(const struct fsck_opts *o, struct jstore *js, bool may,
 		struct fsck_node *r)
 {
 	struct ts_stats st;
-	char stale[256];
+	char stale[256], why[JSTORE_ERR_MAX];
 	int marker = stale_marker(js, stale, sizeof(stale), r);
 	bool to_primary = o->resync == FSCK_RESYNC_PRIMARY;
 
@@ -297,6 +307,12 @@ void fsck_trees(const struct fsck_opts *o, struct jstore *js, bool may,
 			     "failover): --resync=mirror would throw away what "
 			     "only the mirror has; --keep=primary does it on "
 			     "purpose");
+		r->exit |= FX_UNCORRECTED;
+		return;
+	}
+	if (o->resync && may &&
+	    !fsck_others_quiet(o, r->node, true, why, sizeof(why))) {
+		fsck_problem(r, "resync", false, "not done: %s", why);
 		r->exit |= FX_UNCORRECTED;
 		return;
 	}
@@ -369,5 +385,5 @@ void fsck_trees(const struct fsck_opts *o, struct jstore *js, bool may,
 		r->exit |= FX_CORRECTED;
 	}
 	if (!to_primary)
-		set_spool_aside(o, r->node);
+		fsck_spool_aside(o, r->node);
 }
