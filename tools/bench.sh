@@ -1,14 +1,15 @@
 #!/bin/bash
-# bench.sh — the data-path benchmark: ofsrep (primary path and journal
-# mode) against a raw libnfs client.
+# bench.sh — the data-path benchmark: ofsrep (primary path and its three
+# modes journal, full, async) against a raw libnfs client and GlusterFS 10
+# replica 2 (FUSE client), plus the failover freeze of each.
 #
-#   make bench                  # full: 5 repetitions, 10000 files
-#   make bench QUICK=1          # quick: 3 repetitions, 2000 files
+#   make bench                  # full: 5 repetitions, 10000 files, 1 GiB
+#   make bench QUICK=1          # quick: 3 repetitions, 1000 files, 256 MiB
 #   tools/bench.sh [BUILD_DIR]  # the same without the build (default build)
 #
 # Starts its own two-NAS lab (tools/ofsrep-lab) in a fresh directory under
 # /tmp, and in one run measures side by side, against the same export of
-# NAS a, three systems (the id in latest-runs.csv first):
+# NAS a, these systems (the id in latest-runs.csv first):
 #   raw      build/ofsrep-rawnfs bench: one synchronous libnfs context
 #   ofsrep   the daemon mounted with -o primary_only on DIR/mnt (the
 #            primary path), files under /ofsrep-bench/
@@ -16,6 +17,19 @@
 #            -o secondary=NAS_B,journal,node=REP on DIR/mnt-journal: every
 #            mutation is journaled to NAS b (FILE_SYNC group commit) before
 #            its reply; files under /ofsrep-journal-bench/
+#   full     -o mode=full,node=100+REP on DIR/mnt-full (/ofsrep-full-bench/)
+#   async    -o mode=async,node=200+REP on DIR/mnt-async (/ofsrep-async-bench/)
+#   gluster  GlusterFS replica 2, two bricks under DIR/gl on this disk,
+#            glusterd/bricks/client in a network namespace of their own
+#            (tools/bench/gluster.sh), mounted once per run on DIR/mnt-gluster;
+#            its CPU and RSS are the FUSE client's plus both bricks'
+#   (BENCH_GLUSTER=0 leaves GlusterFS out)
+# Then the failover freeze (freeze_kill, freeze_hang): tools/bench/freeze.py
+# writes+fsyncs 4 KiB in a loop while NAS a is killed (then started) or
+# stopped (SIGSTOP, then SIGCONT) under a journal-mode mount alone
+# (failback_settle=2), and while GlusterFS's brick 1 is killed (then
+# restarted with volume start force) or stopped; the figure is the longest
+# gap between two completed writes.
 # The two mounts are driven by the same fio jobs (tools/bench/*.fio) and
 # tools/bench/meta.py.  Workloads, in this order per repetition: seqwrite,
 # seqread, seqread_warm, randwrite4k, randwrite4k_16, create, stat, unlink
@@ -40,8 +54,11 @@
 #   QUICK=1              quick variant
 #   BENCH_REPS           repetitions (5, quick 3)
 #   BENCH_FILES          files for create/stat/unlink (10000, quick 2000)
-#   BENCH_SIZE           sequential file size, fio/rawnfs syntax (1g)
-#   BENCH_RAND_IOS       4 KiB random writes per run (20000)
+#   BENCH_SIZE           sequential file size, fio/rawnfs syntax (1g, quick 256m)
+#   BENCH_RAND_IOS       4 KiB random writes/reads per run (20000, quick 8000)
+#   BENCH_FREEZE_SECS    freeze writer's run (60, quick 12); NAS/brick
+#                        down from 2 s to half of it
+#   BENCH_GLUSTER        0: no GlusterFS column
 #   BENCH_JOBS           jobs of the parallel random-write run (16)
 #   BENCH_WORKLOADS      a subset, in the order above (the reads and random
 #                        writes need seqwrite; stat and unlink need create)
@@ -61,19 +78,24 @@ BENCHDIR=$REPO/tools/bench
 if [[ -n ${QUICK:-} && ${QUICK:-0} != 0 ]]; then
 	VARIANT=quick
 	REPS=${BENCH_REPS:-3}
-	NFILES=${BENCH_FILES:-2000}
+	NFILES=${BENCH_FILES:-1000}
+	SIZE=${BENCH_SIZE:-256m}
+	RAND_IOS=${BENCH_RAND_IOS:-8000}
+	FREEZE_SECS=${BENCH_FREEZE_SECS:-12}
 else
 	VARIANT=full
 	REPS=${BENCH_REPS:-5}
 	NFILES=${BENCH_FILES:-10000}
+	SIZE=${BENCH_SIZE:-1g}
+	RAND_IOS=${BENCH_RAND_IOS:-20000}
+	FREEZE_SECS=${BENCH_FREEZE_SECS:-60}
 fi
-SIZE=${BENCH_SIZE:-1g}
-RAND_IOS=${BENCH_RAND_IOS:-20000}
+GLUSTER=${BENCH_GLUSTER:-1}
 JOBS=${BENCH_JOBS:-16}
 MOUNT_OPTS=${BENCH_MOUNT_OPTS:-}
 OUT=${BENCH_OUT:-$REPO/bench/results}
 RUN_TIMEOUT=${BENCH_TIMEOUT:-600}
-ALL_WORKLOADS="seqwrite seqread seqread_warm randwrite4k randwrite4k_16 create stat unlink"
+ALL_WORKLOADS="seqwrite seqread seqread_warm randwrite4k randwrite4k_16 randread4k randread4k_16 create stat unlink createfsync office freeze_kill freeze_hang"
 read -r -a WORKLOADS <<<"${BENCH_WORKLOADS:-$ALL_WORKLOADS}"
 
 die() { echo "$PROG: $*" >&2; exit 1; }
@@ -86,18 +108,26 @@ now_us() { echo "${EPOCHREALTIME/./}"; }
 for f in "$BUILD/ofsrep" "$BUILD/ofsrep-rawnfs"; do
 	[[ -x $f ]] || die "$f not built (run 'make bench', or give the build directory)"
 done
-for c in fio gnuplot fusermount3 "$PY"; do
+for c in fio gnuplot fusermount3 "$PY" nsenter; do
 	command -v "$c" >/dev/null || die "$c not found (run 'make deps')"
 done
 for w in "${WORKLOADS[@]}"; do
 	[[ " $ALL_WORKLOADS " == *" $w "* ]] || die "unknown workload '$w' in BENCH_WORKLOADS"
 done
+if [[ $GLUSTER != 0 ]]; then
+	for c in glusterd gluster glusterfs; do
+		command -v "$c" >/dev/null || die "$c not found: GlusterFS is not installed (run 'make deps', or BENCH_GLUSTER=0)"
+	done
+fi
 ((RAND_IOS % JOBS == 0)) || die "BENCH_RAND_IOS ($RAND_IOS) must be a multiple of BENCH_JOBS ($JOBS)"
 
 # ---------------------------------------------------------------- lab and mounts
 
-SYSTEMS=(raw ofsrep journal)	# the rotation order; the last two are mounts
-MOUNTED=(ofsrep journal)
+SYSTEMS=(raw ofsrep journal full async)	# the rotation order
+MOUNTED=(ofsrep journal full async)	# ofsrep daemons, mounted per repetition
+[[ $GLUSTER == 0 ]] || SYSTEMS+=(gluster)
+# shellcheck source=bench/gluster.sh
+. "$BENCHDIR/gluster.sh"
 LAB=""
 REP=0				# the repetition being run (the journal's node)
 declare -A MNT=() PID=() BDIR=() LOG=()
@@ -136,6 +166,9 @@ mount_opts() {
 	case $1 in
 	ofsrep) echo "primary_only,allow_other${MOUNT_OPTS:+,$MOUNT_OPTS}" ;;
 	journal) echo "secondary=$OFSREP_SECONDARY_URL,journal,node=$REP,allow_other${MOUNT_OPTS:+,$MOUNT_OPTS}" ;;
+	full) echo "secondary=$OFSREP_SECONDARY_URL,mode=full,node=$((100 + REP)),allow_other${MOUNT_OPTS:+,$MOUNT_OPTS}" ;;
+	async) echo "secondary=$OFSREP_SECONDARY_URL,mode=async,node=$((200 + REP)),allow_other${MOUNT_OPTS:+,$MOUNT_OPTS}" ;;
+	freeze) echo "secondary=$OFSREP_SECONDARY_URL,journal,node=$((300 + REP)),failback_settle=2,allow_other${MOUNT_OPTS:+,$MOUNT_OPTS}" ;;
 	esac
 }
 
@@ -185,7 +218,9 @@ cleanup() {
 	local rc=$? sys
 	trap - EXIT INT TERM
 	[[ -n $LAB ]] || exit "$rc"
-	for sys in "${MOUNTED[@]}"; do umount_system "$sys" || :; done
+	for sys in "${MOUNTED[@]}" freeze; do umount_system "$sys" || :; done
+	gl_stop || :
+	[[ -n $GL_NS ]] && note "GlusterFS netns $GL_NS left: ip netns delete $GL_NS"
 	"$REPO/tools/ofsrep-lab" stop --dir "$LAB" >/dev/null 2>&1 ||
 		note "ofsrep-lab stop --dir $LAB failed; run it by hand"
 	if mkdir -p "$OUT" 2>/dev/null; then
@@ -205,11 +240,18 @@ cleanup() {
 start_lab() {
 	LAB=$(mktemp -d /tmp/ofsrep-bench.XXXXXX)
 	chmod 755 "$LAB"	# allow_other: the mount is for every user
-	MNT=([ofsrep]=$LAB/mnt [journal]=$LAB/mnt-journal)
+	MNT=([ofsrep]=$LAB/mnt [journal]=$LAB/mnt-journal [full]=$LAB/mnt-full
+	     [async]=$LAB/mnt-async [freeze]=$LAB/mnt-freeze [gluster]=$LAB/mnt-gluster)
 	BDIR=([ofsrep]=$LAB/mnt/ofsrep-bench
-	      [journal]=$LAB/mnt-journal/ofsrep-journal-bench)
-	LOG=([ofsrep]=$LAB/ofsrep.log [journal]=$LAB/ofsrep-journal.log)
-	rm -f "$OUT/latest-ofsrep.log" "$OUT/latest-ofsrep-journal.log"
+	      [journal]=$LAB/mnt-journal/ofsrep-journal-bench
+	      [full]=$LAB/mnt-full/ofsrep-full-bench
+	      [async]=$LAB/mnt-async/ofsrep-async-bench
+	      [freeze]=$LAB/mnt-freeze/ofsrep-freeze-bench
+	      [gluster]=$LAB/mnt-gluster/ofsrep-gluster-bench)
+	LOG=([ofsrep]=$LAB/ofsrep.log [journal]=$LAB/ofsrep-journal.log
+	     [full]=$LAB/ofsrep-full.log [async]=$LAB/ofsrep-async.log
+	     [freeze]=$LAB/ofsrep-freeze.log [gluster]=$LAB/gl/log/client.log)
+	rm -f "$OUT"/latest-ofsrep*.log "$OUT"/latest-gluster-*.log
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM
 	"$REPO/tools/ofsrep-lab" start --dir "$LAB" --no-mount >"$LAB/env.sh" ||
@@ -219,6 +261,12 @@ start_lab() {
 	[[ -n ${OFSREP_PRIMARY_URL:-} ]] || die "the lab printed no OFSREP_PRIMARY_URL"
 	[[ -n ${OFSREP_SECONDARY_URL:-} ]] || die "the lab printed no OFSREP_SECONDARY_URL"
 	mkdir -p "$LAB/out"
+	if [[ $GLUSTER != 0 ]]; then
+		gl_start "$LAB/gl" "${MNT[gluster]}" ||
+			die "GlusterFS did not come up (logs in $LAB/gl/log; BENCH_GLUSTER=0 runs without it)"
+		mkdir -p "${BDIR[gluster]}"
+		note "GlusterFS $GL_VOL replica 2 in netns $GL_NS, client pid $GL_CLIENT_PID"
+	fi
 }
 
 # NAS b's export on this machine's disk (docs/lab.md) and the journal of
@@ -232,20 +280,35 @@ drop_caches() {
 	echo 3 >/proc/sys/vm/drop_caches
 }
 
-# cpu_ticks PID: utime+stime of the daemon (all its threads), clock ticks.
+# cpu_ticks PID...: utime+stime of the daemons (all threads), clock ticks.
 cpu_ticks() {
-	local s f
-	s=$(<"/proc/$1/stat")
-	read -r -a f <<<"${s##*) }"
-	echo $((f[11] + f[12]))	# fields 14 and 15, counted from field 3
+	local s f p t=0
+	for p; do
+		s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+		read -r -a f <<<"${s##*) }"
+		t=$((t + f[11] + f[12]))	# fields 14 and 15, counted from field 3
+	done
+	echo $t
 }
 
+# hwm_kib PID...: the sum of their VmHWM.
 hwm_kib() {
-	local k v
-	while read -r k v _; do
-		[[ $k == VmHWM: ]] && { echo "$v"; return; }
-	done <"/proc/$1/status"
-	echo 0
+	local k v p t=0
+	for p; do
+		while read -r k v _; do
+			[[ $k == VmHWM: ]] && t=$((t + v))
+		done < <(cat "/proc/$p/status" 2>/dev/null)
+	done
+	echo $t
+}
+
+# daemon_pids SYSTEM: the processes whose CPU and RSS a run is charged.
+daemon_pids() {
+	case $1 in
+	raw) ;;
+	gluster) echo "$GL_CLIENT_PID $(gl_brick_pid 1) $(gl_brick_pid 2)" ;;
+	*) echo "${PID[$1]}" ;;
+	esac
 }
 
 run() { timeout -k 10 "$RUN_TIMEOUT" "$@"; }
@@ -288,8 +351,19 @@ run_mounted() {
 	seqread | seqread_warm) fio_job "$sys" seqread 0 "$out" ;;
 	randwrite4k) fio_job "$sys" randwrite "$RAND_IOS" "$out" ;;
 	randwrite4k_16) fio_job "$sys" randwrite16 $((RAND_IOS / JOBS)) "$out" ;;
-	create | stat | unlink)
+	randread4k) fio_job "$sys" randread "$RAND_IOS" "$out" ;;
+	randread4k_16) fio_job "$sys" randread16 $((RAND_IOS / JOBS)) "$out" ;;
+	create | stat | unlink | createfsync | office)
 		run "$PY" "$BENCHDIR/meta.py" "$wl" "${BDIR[$sys]}" "$NFILES" >"$out" ;;
+	esac
+}
+
+# has_workload SYSTEM WORKLOAD: ofsrep-rawnfs has no random read, fsync'd
+# create or office mix; the freeze rows are measured separately.
+has_workload() {
+	case $1-$2 in
+	*-freeze_*) return 1 ;;
+	raw-randread* | raw-createfsync | raw-office) return 1 ;;
 	esac
 }
 
@@ -303,7 +377,8 @@ backing_file() {
 	case $1 in
 	raw) echo "$LAB/a/export/ofsrep-rawnfs-bench/data" ;;
 	ofsrep) echo "$LAB/a/export/ofsrep-bench/data" ;;
-	journal) echo "$LAB/a/export/ofsrep-journal-bench/data" ;;
+	journal | full | async) echo "$LAB/a/export/ofsrep-$1-bench/data" ;;
+	gluster) echo "$LAB/gl/b1/ofsrep-gluster-bench/data" ;;
 	esac
 }
 
@@ -314,8 +389,11 @@ backing_file() {
 # all files stand equally in the host's cache, and a "cold" read is cold
 # in this machine's page cache for all.
 level_host_cache() {
-	local sys files=()
-	for sys in "${SYSTEMS[@]}"; do files+=("$(backing_file "$sys")"); done
+	local sys f files=()
+	for sys in "${SYSTEMS[@]}"; do
+		f=$(backing_file "$sys")
+		[[ -f $f ]] && files+=("$f")
+	done
 	cat "${files[@]}" >/dev/null
 }
 
@@ -335,29 +413,33 @@ prepare() {
 RUNS=""
 
 measure() {
-	local sys=$1 wl=$2 rep=$3 out kind=jsonl c0=0 cpu=- hwm=- t0 pid=""
+	local sys=$1 wl=$2 rep=$3 out kind=jsonl c0=0 cpu=- hwm=- t0 pids p
+	has_workload "$sys" "$wl" || return 0
 	out=$LAB/out/$sys-$wl-$rep.json
+	pids=$(daemon_pids "$sys")
 	if [[ $sys != raw ]]; then
-		pid=${PID[$sys]}
-		[[ $wl == create || $wl == stat || $wl == unlink ]] || kind=fio
+		[[ $wl == create* || $wl == stat || $wl == unlink || $wl == office ]] || kind=fio
 	fi
 	prepare "$sys" "$wl"
 	# seqread_warm: prepare() put the file in the NAS's page cache;
 	# ofsrep's own cache of it is dropped at open (keep_cache=0)
 	if [[ $wl == seqread_warm ]]; then sync; else drop_caches; fi
-	if [[ -n $pid ]]; then
-		echo 5 >"/proc/$pid/clear_refs"	# resets VmHWM
-		c0=$(cpu_ticks "$pid")
+	if [[ -n $pids ]]; then
+		for p in $pids; do echo 5 >"/proc/$p/clear_refs"; done	# resets VmHWM
+		# shellcheck disable=SC2086
+		c0=$(cpu_ticks $pids)
 	fi
 	t0=$(now_us)
 	if ! run_system "$sys" "$wl" "$out"; then
 		cat "$out" >&2 2>/dev/null || :
 		die "$sys $wl (repetition $rep) failed"
 	fi
-	if [[ -n $pid ]]; then
-		cpu=$(awk -v t=$(($(cpu_ticks "$pid") - c0)) -v hz="$(getconf CLK_TCK)" \
+	if [[ -n $pids ]]; then
+		# shellcheck disable=SC2086
+		cpu=$(awk -v t=$(($(cpu_ticks $pids) - c0)) -v hz="$(getconf CLK_TCK)" \
 			'BEGIN { printf "%.2f", t / hz }')
-		hwm=$(hwm_kib "$pid")
+		# shellcheck disable=SC2086
+		hwm=$(hwm_kib $pids)
 	fi
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$sys" "$wl" "$rep" "$kind" \
 		"$out" "$cpu" "$hwm" >>"$RUNS"
@@ -373,7 +455,8 @@ warm_up() {
 	local sys
 	[[ " ${WORKLOADS[*]} " == *" seqwrite "* ]] || return 0
 	rawnfs seqwrite --size "$SIZE" >/dev/null
-	for sys in "${MOUNTED[@]}"; do
+	for sys in "${SYSTEMS[@]}"; do
+		[[ $sys == raw ]] && continue
 		rm -f "${BDIR[$sys]}/data"
 		fio_job "$sys" seqwrite 0 /dev/null
 	done
@@ -396,7 +479,8 @@ drop_journal() {
 		note "no journal at $dir after repetition $1"
 		bytes=0 nfiles=0
 	fi
-	printf '%s %s %s\n' "$1" "$bytes" "$nfiles" >>"$JOURNALS"
+	# the note in latest.md is about the journal-mode daemon's
+	(($1 < 100)) && printf '%s %s %s\n' "$1" "$bytes" "$nfiles" >>"$JOURNALS"
 	rm -rf "$dir"
 }
 
@@ -416,6 +500,116 @@ one_repetition() {
 	done
 	for s in "${MOUNTED[@]}"; do umount_system "$s"; done
 	drop_journal "$rep"
+	drop_journal $((100 + rep))
+	drop_journal $((200 + rep))
+}
+
+# ---------------------------------------------------------------- failover freeze
+
+FREEZE_AT=2	# seconds into the writer's run when the NAS or brick goes
+
+# freeze_record SYSTEM WORKLOAD REP OUT PIDS C0: the runs.tsv line.
+freeze_record() {
+	local cpu hwm
+	# shellcheck disable=SC2086
+	cpu=$(awk -v t=$(($(cpu_ticks $5) - $6)) -v hz="$(getconf CLK_TCK)" \
+		'BEGIN { printf "%.2f", t / hz }')
+	# shellcheck disable=SC2086
+	hwm=$(hwm_kib $5)
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" freeze "$4" \
+		"$cpu" "$hwm" >>"$RUNS"
+}
+
+# nas_a CMD: tools/ofsrep-lab nas a CMD on this run's lab.
+nas_a() { "$REPO/tools/ofsrep-lab" nas a "$1" --dir "$LAB" >>"$LAB/nas.log" 2>&1; }
+
+# ofsrep_healthy: the freeze mount serves from NAS a again and is in sync.
+ofsrep_healthy() { "$BUILD/ofsrep" status "${MNT[freeze]}" >/dev/null 2>&1; }
+
+# freeze_ofsrep WORKLOAD REP: a journal-mode mount alone (the others are
+# unmounted), the writer, NAS a killed or stopped at FREEZE_AT and back at
+# half the run; then wait for the failback before the unmount.
+freeze_ofsrep() {
+	local wl=$1 rep=$2 out wpid c0 pids t0 back
+	out=$LAB/out/journal-$wl-$rep.json
+	REP=$rep
+	mount_system freeze
+	pids=${PID[freeze]}
+	echo 5 >"/proc/$pids/clear_refs"
+	c0=$(cpu_ticks "$pids")
+	t0=$(now_us)
+	run "$PY" "$BENCHDIR/freeze.py" "${BDIR[freeze]}" "$FREEZE_SECS" >"$out" &
+	wpid=$!
+	sleep "$FREEZE_AT"
+	back=$(awk -v d="$FREEZE_SECS" -v a="$FREEZE_AT" 'BEGIN { print (d / 2 > a + 1 ? d / 2 - a : 1) }')
+	if [[ $wl == freeze_kill ]]; then
+		nas_a kill || note "ofsrep-lab nas a kill failed (see $LAB/nas.log)"
+		sleep "$back"
+		nas_a start || die "ofsrep-lab nas a start failed (see $LAB/nas.log)"
+	else
+		nas_a stop || note "ofsrep-lab nas a stop failed (see $LAB/nas.log)"
+		sleep "$back"
+		nas_a cont || die "ofsrep-lab nas a cont failed (see $LAB/nas.log)"
+	fi
+	wait "$wpid" || die "freeze writer on ofsrep ($wl) failed: $(cat "$out")"
+	freeze_record journal "$wl" "$rep" "$out" "$pids" "$c0"
+	# failback=auto after failback_settle=2: back on NAS a before the next
+	wait_for 90 ofsrep_healthy || note "ofsrep freeze mount not healthy 90 s after NAS a came back ($wl): unmounting anyway"
+	umount_system freeze
+	drop_journal $((300 + rep))
+	printf '  %-7s %-15s %6.1f s\n' journal "$wl" \
+		"$(awk -v t=$(($(now_us) - t0)) 'BEGIN { print t / 1e6 }')" >&2
+}
+
+# freeze_gluster WORKLOAD REP: brick 1 SIGKILLed (back with volume start
+# force) or SIGSTOPped (SIGCONT) at FREEZE_AT, back at half the run, or
+# for the hung case after 50 s at least: GlusterFS's default
+# network.ping-timeout is 42 s, and that wait is what is measured.
+freeze_gluster() {
+	local wl=$1 rep=$2 out wpid c0 pids bp dur=$FREEZE_SECS back t0
+	out=$LAB/out/gluster-$wl-$rep.json
+	[[ $wl == freeze_hang ]] && ((dur < 60)) && dur=60
+	back=$(awk -v d="$dur" -v a="$FREEZE_AT" 'BEGIN { print (d / 2 > a + 1 ? d / 2 - a : 1) }')
+	[[ $wl == freeze_hang ]] && back=50
+	pids=$(daemon_pids gluster)
+	# shellcheck disable=SC2086
+	c0=$(cpu_ticks $pids)
+	bp=$(gl_brick_pid 1) || die "no PID for GlusterFS brick 1 (gluster volume status $GL_VOL)"
+	t0=$(now_us)
+	run "$PY" "$BENCHDIR/freeze.py" "${BDIR[gluster]}" "$dur" >"$out" &
+	wpid=$!
+	sleep "$FREEZE_AT"
+	if [[ $wl == freeze_kill ]]; then
+		kill -KILL "$bp"
+		sleep "$back"
+		gl_brick_restart || die "GlusterFS brick 1 did not come back (volume start $GL_VOL force)"
+	else
+		kill -STOP "$bp"
+		sleep "$back"
+		kill -CONT "$bp"
+	fi
+	wait "$wpid" || die "freeze writer on GlusterFS ($wl) failed: $(cat "$out")"
+	freeze_record gluster "$wl" "$rep" "$out" "$pids $(gl_brick_pid 1)" "$c0"
+	printf '  %-7s %-15s %6.1f s\n' gluster "$wl" \
+		"$(awk -v t=$(($(now_us) - t0)) 'BEGIN { print t / 1e6 }')" >&2
+}
+
+# freeze_reps: repetitions of the freeze rows (3, quick 1).
+freeze_phase() {
+	local wl rep n
+	n=${BENCH_FREEZE_REPS:-$([[ $VARIANT == quick ]] && echo 1 || echo 3)}
+	for wl in freeze_kill freeze_hang; do
+		[[ " ${WORKLOADS[*]} " == *" $wl "* ]] || continue
+		for ((rep = 1; rep <= n; rep++)); do
+			note "$wl $rep/$n"
+			freeze_ofsrep "$wl" "$rep"
+			[[ $GLUSTER != 0 ]] || continue
+			if [[ $wl == freeze_hang && $VARIANT == quick ]]; then
+				continue	# 60 s each: full variant only
+			fi
+			freeze_gluster "$wl" "$rep"
+		done
+	done
 }
 
 # ---------------------------------------------------------------- report
@@ -426,7 +620,9 @@ report() {
 	if [[ -n $(git -C "$REPO" status --porcelain -- fs replica journal 2>/dev/null) ]]; then
 		commit="$commit+dirty"
 	fi
-	title="ofsrep data-path benchmark ($VARIANT)"
+	local glnote=()
+	[[ $GLUSTER == 0 ]] || glnote=(--note "GlusterFS $(glusterfs --version | head -1 | awk '{ print $2 }') replica 2 (defaults: network.ping-timeout 42 s, cluster.quorum-type auto), two bricks on this disk, FUSE client, in netns $GL_NS; CPU/RSS = FUSE client glusterfs + both brick glusterfsd (sum)")
+	title="ofsrep benchmark: raw NFS, ofsrep modes, GlusterFS replica 2 ($VARIANT)"
 	sub="$VARIANT, $REPS reps, $(date -u '+%F %H:%M') UTC, commit $commit"
 	mkdir -p "$OUT"
 	"$PY" "$BENCHDIR/report.py" "$RUNS" "$OUT" --title "$title" \
@@ -434,6 +630,9 @@ report() {
 		--note "$REPS repetitions; seq file $SIZE; $RAND_IOS random 4 KiB writes ($JOBS jobs: $((RAND_IOS / JOBS)) each); $NFILES files" \
 		--note "ofsrep -o primary_only,allow_other${MOUNT_OPTS:+,$MOUNT_OPTS} on NAS a of tools/ofsrep-lab (nfs-ganesha, VFS FSAL, over a veth)" \
 		--note "ofsrep-journal -o secondary=NAS_B,journal,node=REP,allow_other${MOUNT_OPTS:+,$MOUNT_OPTS}: the same NAS a, journal on NAS b (same lab, same disk); $(journal_note)" \
+		--note "ofsrep-full / ofsrep-async: -o mode=full / mode=async, otherwise as ofsrep-journal (own node ids)" \
+		"${glnote[@]}" \
+		--note "freeze: $FREEZE_SECS s writer (4 KiB write+fsync loop), NAS a / brick 1 lost from ${FREEZE_AT} s; ofsrep journal mode alone on the lab; GlusterFS hung case 60 s with the brick back after 50 s$([[ $VARIANT == quick ]] && echo '; quick: GlusterFS hung case skipped')" \
 		--note "whole run: $wall s (tools/bench.sh, QUICK=${QUICK:-})"
 	gnuplot -e "datafile='$OUT/latest.dat'; outfile='$OUT/latest.png'; subtitle='$sub'" \
 		"$BENCHDIR/plot.gp"
@@ -459,6 +658,7 @@ main() {
 	for ((rep = 1; rep <= REPS; rep++)); do
 		one_repetition "$rep"
 	done
+	freeze_phase
 	report $((($(now_us) - t0) / 1000000))
 }
 

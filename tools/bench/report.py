@@ -8,14 +8,18 @@ RUNS.tsv has one line per measured run, written by bench.sh:
 
     system  workload  rep  kind  file  daemon_cpu_s  daemon_hwm_kib
 
-system is "raw", "ofsrep" (-o primary_only) or "journal" (-o journal,
-shown as "ofsrep-journal"); kind says how to read file:
+system is "raw", "ofsrep" (-o primary_only), "journal" (-o journal, the
+default mode: "ofsrep default"), "full", "async" (-o mode=...) or
+"gluster" (GlusterFS replica 2); kind says how to read file:
   jsonl  one or more ofsrep-rawnfs / meta.py JSON lines; several lines are
          parallel clients: ops and bytes add up, seconds is the slowest
   fio    fio --output-format=json (group_reporting: one job entry)
+  freeze tools/bench/freeze.py: "seconds" is the longest stall (lower is
+         better); "errors" the failed writes
 daemon_* are "-" for the raw client.
 
-Writes OUTDIR/latest.md (the table), latest.csv (one row per workload),
+Writes OUTDIR/latest.md (the table), latest.csv and latest.json (one row
+per workload),
 latest-runs.csv (one row per run) and latest.dat (normalised figures for
 tools/bench/plot.gp).  Reports only: never fails on a slow figure.
 """
@@ -34,26 +38,46 @@ WORKLOADS = [
     ("randwrite4k", "4 KiB random write + fsync, 1 job", "IOPS", "ops_s"),
     ("randwrite4k_16", "4 KiB random write + fsync, 16 jobs", "IOPS",
      "ops_s"),
+    ("randread4k", "4 KiB random read, 1 job", "IOPS", "ops_s"),
+    ("randread4k_16", "4 KiB random read, 16 jobs", "IOPS", "ops_s"),
     ("create", "create + write 4 KiB + close", "files/s", "ops_s"),
     ("stat", "stat (cold cache)", "files/s", "ops_s"),
     ("unlink", "unlink", "files/s", "ops_s"),
+    ("createfsync", "create + write 4 KiB + fsync + close", "files/s",
+     "ops_s"),
+    ("office", "office mix (small files, renames, deletes)", "ops/s",
+     "ops_s"),
+    ("freeze_kill", "failover freeze, NAS a / brick killed", "s stall",
+     "seconds"),
+    ("freeze_hang", "failover freeze, NAS a / brick hung", "s stall",
+     "seconds"),
 ]
-SYSTEMS = ("raw", "ofsrep", "journal")
-DAEMONS = ("ofsrep", "journal")     # the mounted systems
+LOWER_BETTER = ("freeze_kill", "freeze_hang")
+SYSTEMS = ("raw", "ofsrep", "journal", "full", "async", "gluster")
+NAMES = {"raw": "raw libnfs", "ofsrep": "ofsrep primary_only",
+         "journal": "ofsrep default (journal)", "full": "ofsrep full",
+         "async": "ofsrep async", "gluster": "GlusterFS replica 2"}
+SHORT = {"raw": "raw", "ofsrep": "primary_only", "journal": "default",
+         "full": "full", "async": "async", "gluster": "gluster"}
+DAEMONS = ("ofsrep", "journal", "full", "async", "gluster")
+BASE = "journal"
 # ratio column -> (numerator, denominator, table header)
-RATIOS = [
-    ("ofsrep_raw", "ofsrep", "raw", "ofsrep/raw"),
-    ("journal_raw", "journal", "raw", "journal/raw"),
-    ("journal_ofsrep", "journal", "ofsrep", "journal/primary_only"),
+RATIOS = [(s + "_journal", s, BASE, "%s/default" % SHORT[s])
+          for s in ("raw", "ofsrep", "full", "async", "gluster")] + [
+    ("ofsrep_raw", "ofsrep", "raw", "primary_only/raw"),
+    ("journal_raw", "journal", "raw", "default/raw"),
 ]
-# docs/benchmarks.md: (ratio column, workload, at least, what)
-TARGETS = [
-    ("ofsrep_raw", "seqwrite", 0.8, "ofsrep/raw"),
-    ("ofsrep_raw", "seqread", 0.8, "ofsrep/raw"),
-    ("journal_raw", "seqwrite", 0.6, "journal/raw"),
-    ("journal_raw", "seqread", 0.85, "journal/raw"),
-    ("journal_ofsrep", "create", 1 / 1.5, "journal/primary_only"),
-]
+# the issue's targets: (kind, workload, figure); kinds:
+#   x_gluster: default >= figure x GlusterFS; x_raw: default >= figure x raw
+#   stall: default's stall <= figure seconds
+TARGETS = ([("x_gluster", w, 2.0) for w in
+            ("seqwrite", "randwrite4k", "randwrite4k_16", "create", "stat",
+             "unlink")] +
+           [("x_gluster", w, 1.0) for w in
+            ("seqread", "seqread_warm", "randread4k", "randread4k_16",
+             "createfsync", "office", "freeze_kill", "freeze_hang")] +
+           [("x_raw", "seqwrite", 0.6), ("x_raw", "seqread", 0.85),
+            ("stall", "freeze_kill", 1.0), ("stall", "freeze_hang", 5.0)])
 
 
 def from_jsonl(path):
@@ -64,7 +88,7 @@ def from_jsonl(path):
     secs = max(r["seconds"] for r in recs)
     nbytes = sum(r["bytes"] for r in recs)
     ops = sum(r["ops"] for r in recs)
-    return secs, nbytes, ops
+    return secs, nbytes, ops, 0
 
 
 def from_fio(path):
@@ -75,7 +99,13 @@ def from_fio(path):
     if job.get("error"):
         raise ValueError("%s: fio error %s" % (path, job["error"]))
     side = job["write"] if job["write"]["io_bytes"] else job["read"]
-    return side["runtime"] / 1000.0, side["io_bytes"], side["total_ios"]
+    return side["runtime"] / 1000.0, side["io_bytes"], side["total_ios"], 0
+
+
+def from_freeze(path):
+    with open(path) as f:
+        rec = json.loads(f.read().strip().splitlines()[-1])
+    return rec["seconds"], rec["bytes"], rec["ops"], rec.get("errors", 0)
 
 
 def load_runs(path):
@@ -84,13 +114,15 @@ def load_runs(path):
         for line in f:
             system, wl, rep, kind, fpath, cpu, hwm = \
                 line.rstrip("\n").split("\t")
-            secs, nbytes, ops = (from_fio if kind == "fio"
-                                 else from_jsonl)(fpath)
+            secs, nbytes, ops, errors = {"fio": from_fio,
+                                         "freeze": from_freeze}.get(
+                kind, from_jsonl)(fpath)
             s = max(secs, 1e-9)
             runs.append({
                 "system": system, "workload": wl, "rep": int(rep),
                 "seconds": secs, "bytes": nbytes, "ops": ops,
                 "mib_s": nbytes / 2**20 / s, "ops_s": ops / s,
+                "errors": errors,
                 "daemon_cpu_s": None if cpu == "-" else float(cpu),
                 "daemon_hwm_mib": None if hwm == "-" else int(hwm) / 1024,
             })
@@ -115,6 +147,9 @@ def summarise(runs):
                    if r["daemon_hwm_mib"] is not None]
             row["cpu_" + system] = statistics.median(cpu) if cpu else None
             row["hwm_" + system] = max(hwm) if hwm else None
+        row["errors"] = {s: sum(r["errors"] for r in runs
+                                if r["workload"] == wl and r["system"] == s)
+                         for s in SYSTEMS}
         for key, num, den, _ in RATIOS:
             row[key] = (row[num][0] / row[den][0]
                         if row[num] and row[den] and row[den][0] else None)
@@ -140,48 +175,82 @@ def opt(v, form):
 
 
 def target_lines(rows):
-    """One line per target with a figure: "meets" or "BELOW"."""
+    """One line per target with figures: "meets" or "BELOW" (by how much)."""
     out = []
     byname = {r["workload"]: r for r in rows}
-    for key, wl, least, what in TARGETS:
+    for kind, wl, fig in TARGETS:
         r = byname.get(wl)
-        if not r or r[key] is None:
+        if not r or not r[BASE]:
             continue
-        verdict = "meets" if r[key] >= least else "BELOW"
-        if key == "journal_ofsrep":
-            # "within 1.5x of the primary path": files/s against theirs
-            out.append("Target journal ≥ primary_only / 1.5 on %s: %s vs "
-                       "%s / 1.5 = %s %s, ratio %.2f (≥ %.2f), %s." % (
-                           wl, fmt(r["journal"][0]), fmt(r["ofsrep"][0]),
-                           fmt(r["ofsrep"][0] / 1.5), r["unit"], r[key],
-                           least, verdict))
-        else:
-            out.append("Target %s ≥ %.2g on %s: %.2f, %s." % (
-                what, least, wl, r[key], verdict))
+        d = r[BASE][0]
+        if kind == "stall":
+            ok = d <= fig
+            out.append("Target default stall ≤ %g s on %s: %.2f s, %s." % (
+                fig, wl, d, "meets" if ok else
+                "BELOW (%.1f× the bound)" % (d / fig)))
+            continue
+        other = "gluster" if kind == "x_gluster" else "raw"
+        if not r[other]:
+            continue
+        o = r[other][0]
+        if wl in LOWER_BETTER:
+            # a stall: "at least as good" means no longer than GlusterFS's
+            ok = d <= o / fig
+            out.append("Target default ≥ GlusterFS on %s (stall no longer):"
+                       " %.2f s vs %.2f s, %s." % (
+                           wl, d, o, "meets" if ok else "BELOW"))
+            continue
+        ratio = d / o if o else float("inf")
+        out.append("Target default ≥ %g× %s on %s: %s vs %s %s, %.2f×, %s." % (
+            fig, NAMES[other], wl, fmt(d), fmt(o), r["unit"], ratio,
+            "meets" if ratio >= fig else
+            "BELOW (%.0f%% of the target)" % (100 * ratio / fig)))
+    peaks = ["%s %.0f MiB" % (SHORT[dm], max(r["hwm_" + dm] for r in rows
+                                             if r["hwm_" + dm] is not None))
+             for dm in DAEMONS
+             if any(r["hwm_" + dm] is not None for r in rows)]
+    if peaks:
+        out.append("Daemon peak RSS over all rows (reported, no bound): "
+                   + ", ".join(peaks) + ".")
     return out
+
+
+def freeze_cell(r, system):
+    stat = r[system]
+    if not stat:
+        return "n/a"
+    c = cell(stat)
+    if r["errors"][system]:
+        c += " (%d failed writes)" % r["errors"][system]
+    return c
 
 
 def write_md(rows, path, title, notes):
     out = ["# %s" % title, ""]
     out += ["- %s" % n for n in notes]
     out += ["", "Each figure: median [min–max] of the repetitions; higher is "
-            "better.  ofsrep: -o primary_only; ofsrep-journal: -o journal "
-            "(every mutation durable in NAS b's journal before its reply; "
-            "the daemon also applies the journal to the mirror on NAS b "
-            "meanwhile).  "
-            "Ratios are of the medians.  Daemon CPU: median utime+stime of "
-            "that daemon per run; peak RSS: its highest VmHWM over the "
-            "runs.", "",
-            "| workload | unit | raw libnfs | ofsrep | ofsrep-journal | "
-            + " | ".join(h for _, _, _, h in RATIOS) +
-            " | CPU s ofsrep | CPU s journal "
-            "| peak RSS MiB ofsrep | peak RSS MiB journal |",
-            "|---|---|" + "---:|" * 10]
+            "better, but for the freeze rows (longest stall of a writer, "
+            "seconds: lower is better; n/a: no failover).  Ratios are of "
+            "the medians, against ofsrep default (-o journal); a freeze "
+            "ratio is a ratio of stalls.  Daemon CPU: median utime+stime "
+            "per run; peak RSS: highest VmHWM over the runs (GlusterFS: "
+            "client + both bricks, summed).", "",
+            "| workload | unit | " + " | ".join(NAMES[s] for s in SYSTEMS)
+            + " | " + " | ".join(h for _, _, _, h in RATIOS) + " |",
+            "|---|---|" + "---:|" * (len(SYSTEMS) + len(RATIOS))]
+    for r in rows:
+        cells = [freeze_cell(r, s) if r["workload"] in LOWER_BETTER
+                 else cell(r[s]) for s in SYSTEMS]
+        out.append("| " + " | ".join(
+            [r["label"], r["unit"]] + cells
+            + [opt(r[k], "%.2f") for k, _, _, _ in RATIOS]) + " |")
+    out += ["", "Daemon CPU seconds (median per run) and peak RSS MiB:", "",
+            "| workload | " + " | ".join("CPU s " + SHORT[d] for d in DAEMONS)
+            + " | " + " | ".join("RSS MiB " + SHORT[d] for d in DAEMONS)
+            + " |", "|---|" + "---:|" * (2 * len(DAEMONS))]
     for r in rows:
         out.append("| " + " | ".join(
-            [r["label"], r["unit"]]
-            + [cell(r[s]) for s in SYSTEMS]
-            + [opt(r[k], "%.2f") for k, _, _, _ in RATIOS]
+            [r["workload"]]
             + [opt(r["cpu_" + d], "%.2f") for d in DAEMONS]
             + [opt(r["hwm_" + d], "%.0f") for d in DAEMONS]) + " |")
     out.append("")
@@ -189,6 +258,17 @@ def write_md(rows, path, title, notes):
     out.append("")
     with open(path, "w") as f:
         f.write("\n".join(out))
+
+
+def write_json(rows, path, notes):
+    def st(v):
+        return (None if not v else
+                {"median": v[0], "min": v[1], "max": v[2], "reps": v[3]})
+    with open(path, "w") as f:
+        json.dump({"notes": notes, "targets": target_lines(rows),
+                   "rows": [dict({k: (st(v) if k in SYSTEMS else v)
+                                  for k, v in r.items()}) for r in rows]},
+                  f, indent=1)
 
 
 def write_csv(rows, path):
@@ -216,7 +296,7 @@ def write_csv(rows, path):
 
 def write_runs_csv(runs, path):
     keys = ["system", "workload", "rep", "seconds", "bytes", "ops", "mib_s",
-            "ops_s", "daemon_cpu_s", "daemon_hwm_mib"]
+            "ops_s", "errors", "daemon_cpu_s", "daemon_hwm_mib"]
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()
@@ -227,31 +307,29 @@ def write_runs_csv(runs, path):
 
 
 def write_dat(rows, path):
-    """Throughput normalised to the raw median, for plot.gp: label, then
-    median min max of raw, ofsrep and journal, then the target of the
-    ofsrep bar and of the journal bar on the same scale (NaN: none)."""
+    """For plot.gp: throughput rows normalised to ofsrep default's median:
+    label, then median min max per system (NaN: not measured); and
+    latest-freeze.dat with the stall rows in seconds."""
     with open(path, "w") as f:
-        f.write("# workload raw raw_min raw_max ofsrep ofsrep_min ofsrep_max "
-                "journal journal_min journal_max ofsrep_target "
-                "journal_target\n")
+        f.write("# workload " + " ".join("%s %s_min %s_max" % (s, s, s)
+                                         for s in SYSTEMS) + "\n")
         for r in rows:
-            if not (r["raw"] and r["raw"][0]):
+            if r["workload"] in LOWER_BETTER or not (r[BASE] and r[BASE][0]):
                 continue
-            base = r["raw"][0]
+            base = r[BASE][0]
             vals = []
             for s in SYSTEMS:
                 vals += [v / base for v in r[s][:3]] if r[s] else [None] * 3
-            marks = {"ofsrep": None, "journal": None}
-            for key, wl, least, _ in TARGETS:
-                if wl != r["workload"]:
-                    continue
-                if key == "ofsrep_raw":
-                    marks["ofsrep"] = least
-                elif key == "journal_raw":
-                    marks["journal"] = least
-                elif key == "journal_ofsrep" and r["ofsrep_raw"] is not None:
-                    marks["journal"] = least * r["ofsrep_raw"]
-            vals += [marks["ofsrep"], marks["journal"]]
+            f.write('"%s" %s\n' % (r["workload"], " ".join(
+                "NaN" if v is None else "%.4f" % v for v in vals)))
+    with open(path.replace(".dat", "-freeze.dat"), "w") as f:
+        f.write("# workload, then median min max seconds per system\n")
+        for r in rows:
+            if r["workload"] not in LOWER_BETTER:
+                continue
+            vals = []
+            for s in SYSTEMS:
+                vals += list(r[s][:3]) if r[s] else [None] * 3
             f.write('"%s" %s\n' % (r["workload"], " ".join(
                 "NaN" if v is None else "%.4f" % v for v in vals)))
 
@@ -276,6 +354,7 @@ def main(argv):
     os.makedirs(outdir, exist_ok=True)
     write_md(rows, os.path.join(outdir, "latest.md"), title, notes)
     write_csv(rows, os.path.join(outdir, "latest.csv"))
+    write_json(rows, os.path.join(outdir, "latest.json"), notes)
     write_runs_csv(runs, os.path.join(outdir, "latest-runs.csv"))
     write_dat(rows, os.path.join(outdir, "latest.dat"))
     return 0
