@@ -53,7 +53,8 @@
 # Environment (all optional):
 #   QUICK=1              quick variant
 #   BENCH_REPS           repetitions (5, quick 3)
-#   BENCH_FILES          files for create/stat/unlink (10000, quick 2000)
+#   BENCH_FILES          files for create/stat/unlink/createfsync, office rounds (10000, quick 1000)
+#   BENCH_FREEZE_REPS    repetitions of the freeze rows (3, quick 1)
 #   BENCH_SIZE           sequential file size, fio/rawnfs syntax (1g, quick 256m)
 #   BENCH_RAND_IOS       4 KiB random writes/reads per run (20000, quick 8000)
 #   BENCH_FREEZE_SECS    freeze writer's run (60, quick 12); NAS/brick
