@@ -135,7 +135,11 @@ void fs_failback_release_writes(struct fs_ctx *fs)
 bool fs_failback_holds(const struct fs_ctx *fs, const struct fs_op *op)
 {
 	/* Operations begun before the freeze finish on the mirror; so do
-	 * internal calls (COMMIT rounds), which are not counted. */
+	 * internal calls, which are not counted, and COMMIT rounds until the
+	 * final pass is asked for (fb_drained): after it, a round's re-send
+	 * would reach the mirror behind the pass. */
+	if (op->commit_round && !fs->fb.final_sent && !fs->fb.to_mirror)
+		return false;
 	return fs->serve == SERVE_FAILBACK && op->era_counted &&
 	       op->era == fs->era;
 }
@@ -168,12 +172,24 @@ void fb_freeze(struct fs_ctx *fs)
 	fb->freeze_start_ms = ev_now_ms();
 	fb->drain_deadline_ms = fb->freeze_start_ms + FB_DRAIN_MS;
 	fb->final_sent = false;
+	fb->commits_swept = false;
 	syslog(LOG_NOTICE, "%s: freezing I/O for the final pass (%s)",
 	       fb->to_mirror ? "re-attaching the mirror" :
 	       "failback to the primary", fb->to_mirror ? "in sync" :
 	       fb->requested ? "asked for" : "failback=auto, settled");
 }
 
+/*
+ * Drained: nothing of the operations begun before the freeze is left,
+ * and (failback) nothing the mirror answered UNSTABLE is still retained.
+ * Such a write is retained with the mirror's verifier (fs/wb.c); left for
+ * after the switch, its COMMIT would meet the primary's verifier and
+ * re-send it there unjournaled: the same bytes, but the primary's mtime
+ * moves on while the mirror's stays.  So once the old operations are
+ * done (no write can add a chunk after that: new ones are deferred),
+ * every retained write is committed on the mirror, which also makes it
+ * durable there, and the drain waits for those rounds too.
+ */
 static bool fb_drained(struct fs_ctx *fs)
 {
 	struct rep_export *s = fs->active;
@@ -181,8 +197,14 @@ static bool fb_drained(struct fs_ctx *fs)
 
 	for (int i = 0; i < s->nconns; i++)
 		inflight += s->conns[i].inflight;
-	return !inflight && !s->delayed &&
-	       fs->ops_live == fs->ops_live_cur;
+	if (inflight || s->delayed || fs->ops_live != fs->ops_live_cur)
+		return false;
+	if (!fs->fb.to_mirror && !fs->fb.commits_swept) {
+		fs->fb.commits_swept = true;
+		if (wb_drain_all(fs))
+			return false;
+	}
+	return !fs->draining;
 }
 
 static void want_one(void *arg, struct ino *ino)

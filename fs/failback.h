@@ -92,6 +92,7 @@ struct failback {
 	uint64_t primary_up_since_ms;
 	bool requested;		/* ofsrep failback */
 	bool final_sent;
+	bool commits_swept;		/* the freeze's COMMITs started */
 	bool failed_logged;
 	uint64_t freeze_start_ms;
 	uint64_t drain_deadline_ms;

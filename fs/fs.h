@@ -166,6 +166,7 @@ struct fs_op {
 	int step;			/* multi-RPC ops: which call */
 	unsigned era;			/* fs->era when begun (op_new) */
 	bool era_counted;		/* in fs->ops_live */
+	bool commit_round;		/* a COMMIT round (fs/wb.c) */
 };
 
 static inline struct fs_ctx *fs_of(fuse_req_t req)

@@ -450,6 +450,7 @@ static void wb_start_commit(struct fs_ctx *fs, struct ino *ino)
 		/* a round may re-send data: not to the mirror behind a
 		 * failback's final pass */
 		op->fs = fs;
+		op->commit_round = true;
 		op_count(op);
 	}
 	if (!op) {

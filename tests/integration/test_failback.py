@@ -106,6 +106,44 @@ def test_manual_failback_after_a_kill_keeps_everything(lab):
           (n, j["failback"]["last_freeze_s"], wl.longest, wl.longest_op))
 
 
+def test_writes_the_mirror_held_unstable_are_committed_before_the_switch(
+        lab):
+    """A file written while the mirror served, kept open across the
+    failback and closed after it: its writes were answered UNSTABLE by
+    the mirror's NAS.  They must be committed there during the freeze;
+    left to the close, their COMMIT would meet NAS a's verifier and
+    re-send them to NAS a unjournaled, moving its mtime away from the
+    mirror's (a CI run saw exactly that)."""
+    mnt = mount(lab, "-o failback=manual")
+    lab.nas("a", "kill")
+    with open(os.path.join(mnt, "warm"), "wb") as f:
+        f.write(b"x")           # the failover happens on this one
+    wait_serving(mnt, "mirror")
+    path = os.path.join(mnt, "held-open")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        for i in range(8):
+            os.pwrite(fd, bytes([65 + i]) * 65536, i * 65536)
+        written = os.fstat(fd).st_mtime_ns
+        lab.nas("a", "start")
+        wait_failback_state(mnt, "in-sync")
+        time.sleep(1.2)         # a re-send now would show in the mtime
+        proc = ask_failback(mnt)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        wait_serving(mnt, "primary")
+        assert os.fstat(fd).st_mtime_ns == written
+    finally:
+        os.close(fd)
+    lab.umount()
+    want = b"".join(bytes([65 + i]) * 65536 for i in range(8))
+    assert (lab.export_dir("a") / "held-open").read_bytes() == want
+    assert (mirror_dir(lab) / "held-open").read_bytes() == want
+    a = os.stat(lab.export_dir("a") / "held-open").st_mtime_ns
+    m = os.stat(mirror_dir(lab) / "held-open").st_mtime_ns
+    assert a == m == written, (a, m, written)
+    verify_pair(lab)
+
+
 @pytest.mark.parametrize("fault", ["stop", "cut"])
 def test_auto_failback_waits_for_the_settle_time(lab, fault):
     mnt = mount(lab, "-o failback=auto,failback_settle=4")
