@@ -60,6 +60,7 @@
 #   BENCH_FREEZE_SECS    freeze writer's run (60, quick 12); NAS/brick
 #                        down from 2 s to half of it
 #   BENCH_GLUSTER        0: no GlusterFS column
+#   BENCH_SYSTEMS        a subset of the systems, by id (e.g. "raw ofsrep")
 #   BENCH_JOBS           jobs of the parallel random-write run (16)
 #   BENCH_WORKLOADS      a subset, in the order above (the reads and random
 #                        writes need seqwrite; stat and unlink need create)
@@ -125,8 +126,21 @@ fi
 # ---------------------------------------------------------------- lab and mounts
 
 SYSTEMS=(raw ofsrep journal full async)	# the rotation order
-MOUNTED=(ofsrep journal full async)	# ofsrep daemons, mounted per repetition
 [[ $GLUSTER == 0 ]] || SYSTEMS+=(gluster)
+if [[ -n ${BENCH_SYSTEMS:-} ]]; then
+	picked=()
+	for s in $BENCH_SYSTEMS; do
+		[[ " ${SYSTEMS[*]} " == *" $s "* ]] ||
+			die "BENCH_SYSTEMS: unknown system '$s' (choose from: ${SYSTEMS[*]}; gluster needs BENCH_GLUSTER=1)"
+		picked+=("$s")
+	done
+	SYSTEMS=("${picked[@]}")
+fi
+MOUNTED=()			# ofsrep daemons, mounted per repetition
+for s in "${SYSTEMS[@]}"; do
+	[[ $s == raw || $s == gluster ]] || MOUNTED+=("$s")
+done
+[[ " ${SYSTEMS[*]} " == *" gluster "* ]] || GLUSTER=0
 # shellcheck source=bench/gluster.sh
 . "$BENCHDIR/gluster.sh"
 LAB=""

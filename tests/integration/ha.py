@@ -305,6 +305,12 @@ class HaLab:
                 pass
             n.ofsrep_pid = None
         run("umount", "-l", str(n.mnt), check=False)
+        # A machine without power answers nothing, not even for the
+        # addresses its kernel here still holds: with the VIP left on its
+        # eth0, the node's kernel would answer the client's ARP and SYNs
+        # (connection refused) as a dead machine never does.
+        if self.br in self.made_ns:
+            self.link(n, False)
 
     def power_up(self, n):
         """The node boots again: ofsrep mounts (its journal was adopted
@@ -319,6 +325,10 @@ class HaLab:
             time.sleep(1)
         for stale in ("ctdbd.pid", "smbd.pid"):
             (n.dir / stale).unlink(missing_ok=True)
+        # a reboot starts without the public address it held
+        run("ip", "-n", n.ns, "addr", "del", self.vip + "/24", "dev",
+            "eth0", check=False)
+        self.link(n, True)
         self.start_node(n)
         self.wait_node_up(n)
 
@@ -344,6 +354,32 @@ class HaLab:
                                                "NT_STATUS_IO_TIMEOUT "
                                                "(no answer in %d s)" %
                                                timeout)
+
+    # ---- what went wrong ----
+
+    def diagnose(self):
+        """What each living node's CTDB and ofsrep say, and the ends of
+        their logs: for the message of a failed assertion."""
+        out = []
+        for n in self.nodes:
+            alive = n.shell is not None and n.shell.poll() is None
+            out.append("== node %d (%s)" % (n.k, "up" if alive else "down"))
+            if alive:
+                for what in (("status",), ("ip",), ("scriptstatus",)):
+                    p = n.ctdb(*what)
+                    out.append("ctdb %s: %s" % (what[0],
+                                                (p.stdout + p.stderr)[-1500:]))
+            if n.mnt.exists():
+                p = run(self.bin, "status", str(n.mnt), check=False,
+                        timeout=10)
+                out.append("ofsrep status: " + (p.stdout + p.stderr)[-1500:])
+            out.append("VIP on its interface: %s" % self.holds_vip(n))
+            for log in ("log.ctdb", "node.out", "smb/log.smbd"):
+                f = n.dir / log
+                if f.exists():
+                    out.append("%s (end):\n%s" % (
+                        log, f.read_text(errors="replace")[-2500:]))
+        return "\n".join(out)
 
     # ---- tear-down ----
 

@@ -73,6 +73,7 @@ class Ticker:
         self.h = h
         self.ok = []            # (n, end time)
         self.failed = 0
+        self.last_failure = ""
         self.stop = threading.Event()
         self.local = os.path.join(h.dir, "tick.local")
         self.t = threading.Thread(target=self.run)
@@ -89,6 +90,7 @@ class Ticker:
                 self.ok.append((n, time.monotonic()))
             else:
                 self.failed += 1
+                self.last_failure = (p.stdout + p.stderr)[-600:]
                 time.sleep(0.1)
 
     def __enter__(self):
@@ -105,9 +107,11 @@ class Ticker:
     def wait_successes_after(self, t, count=3, timeout=120):
         deadline = time.monotonic() + timeout
         while self.successes_after(t) < count:
-            assert time.monotonic() < deadline, \
-                "the client never got through again (%d failures)" % \
-                self.failed
+            if time.monotonic() >= deadline:
+                pytest.fail("the client never got through again (%d "
+                            "failures; the last one said: %s)\n%s" % (
+                                self.failed, self.last_failure,
+                                self.h.diagnose()), pytrace=False)
             time.sleep(0.2)
 
     def stall(self, t):
