@@ -139,21 +139,27 @@ void op_free(struct fs_op *op)
 		if (op->era == op->fs->era)
 			op->fs->ops_live_cur--;
 	}
+	free(op->parts);
 	free(op->name);
 	free(op->name2);
 	free(op->data_base ? op->data_base : op->data);
 	free(op);
 }
 
-void op_submit(struct fs_op *op)
+void op_submit_req(struct fs_op *op, struct rep_req *rr)
 {
 	struct fs_ctx *fs = op->fs;
 
 	if (fs->serve == SERVE_FREEZING || fs->serve == SERVE_CATCHUP ||
 	    fs_failback_holds(fs, op))
-		fs_hold(fs, &op->rr);
+		fs_hold(fs, rr);
 	else
-		rep_export_submit(fs->active, &op->rr);
+		rep_export_submit(fs->active, rr);
+}
+
+void op_submit(struct fs_op *op)
+{
+	op_submit_req(op, &op->rr);
 }
 
 void op_chain(struct fs_op *op,

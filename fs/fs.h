@@ -167,6 +167,13 @@ struct fs_op {
 	unsigned era;			/* fs->era when begun (op_new) */
 	bool era_counted;		/* in fs->ops_live */
 	bool commit_round;		/* a COMMIT round (fs/wb.c) */
+	/* A READ or WRITE sent as parts at once (fs/parts.c). */
+	struct op_part *parts;
+	unsigned parts_n;
+	unsigned parts_left;		/* not yet ended */
+	unsigned parts_answered;	/* WRITE: replies so far */
+	int parts_err;			/* the first part's errno */
+	void (*parts_end)(struct fs_op *op);
 };
 
 static inline struct fs_ctx *fs_of(fuse_req_t req)
@@ -183,6 +190,23 @@ struct fs_op *op_new(fuse_req_t req, struct ino *ino,
 		     void (*done)(struct rep_req *, void *));
 void op_free(struct fs_op *op);
 void op_submit(struct fs_op *op);
+/* op_submit for a call of op's that is not op->rr (a part). */
+void op_submit_req(struct fs_op *op, struct rep_req *rr);
+
+/* fs/parts.c: a large READ or WRITE as parallel calls.  op_parts_send
+ * splits [op->off, op->off + op->size) and sends the parts (false: not
+ * worth it, send op whole); each part's send finds its range with
+ * op_part_op, its done hook ends it with op_part_more (bytes answered,
+ * EOF) or op_part_end (errno); @end runs once all have ended, with
+ * op->parts_err and op->step set. */
+#define PARTS_MIN (256 * 1024)
+bool op_parts_send(struct fs_op *op,
+		   int (*send)(struct rep_req *, struct rpc_context *, rpc_cb),
+		   void (*done)(struct rep_req *, void *),
+		   void (*end)(struct fs_op *));
+struct fs_op *op_part_op(struct rep_req *r, size_t *off, size_t *len);
+void op_part_more(struct rep_req *r, size_t got, bool eof);
+void op_part_end(struct rep_req *r, int err);
 /* Re-targets @op at another RPC and submits it. */
 void op_chain(struct fs_op *op,
 	      int (*send)(struct rep_req *, struct rpc_context *, rpc_cb),

@@ -67,6 +67,7 @@ struct wb_chunk {
 static void wb_start_commit(struct fs_ctx *fs, struct ino *ino);
 static void commit_abort(struct fs_op *op, int err);
 static bool chunk_lost(const struct wb_chunk *c, const char *verf);
+static void write_sent(struct fs_op *op);
 
 static void chunk_free_list(struct wb_chunk *c, struct ino *ino)
 {
@@ -175,11 +176,65 @@ static void write_done(struct rep_req *r, void *data)
 		op_chain(op, write_send, write_done);
 		return;
 	}
-	ino->wb_inflight--;
-	if (op->wj & WJ_SENT)	/* the reply also waits for the record */
-		wbj_primary_done(op, 0);
-	else
-		wb_write_acked(op);
+	write_sent(op);
+}
+
+/* ---- parts (fs/parts.c) ----
+ *
+ * A large write goes out as parallel WRITEs.  The chunk retained for
+ * re-sending is the whole request, with the verifier of the first part
+ * answered; a part with another verifier marks it mixed (re-sent whole at
+ * the next COMMIT round, as a chunk split across replies is).  A refused
+ * part fails the request once the others have ended (they point into its
+ * buffer), as a refused second WRITE of a short write did; the journal's
+ * repair (fs/wb_journal.c) reads the whole range back, so which parts
+ * landed needs no bookkeeping. */
+
+static int part_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
+{
+	size_t off, n;
+	struct fs_op *op = op_part_op(r, &off, &n);
+	WRITE3args a;
+
+	if (n > op->fs->active->wtmax)
+		n = op->fs->active->wtmax;
+	a.file = ino_fh3(op->ino);
+	a.offset = op->off + off;
+	a.count = n;
+	fs_failback_dirty(op->fs, op->ino);
+	a.stable = op->fs->mode == FS_MODE_FULL ? FILE_SYNC : UNSTABLE;
+	a.data.data_len = n;
+	a.data.data_val = op->data + off;
+	return rpc_nfs3_write_async(rpc, cb, &a, r);
+}
+
+static void part_done(struct rep_req *r, void *data)
+{
+	size_t off, n;
+	struct fs_op *op = op_part_op(r, &off, &n);
+	WRITE3res *res = data;
+	WRITE3resok *ok = &res->WRITE3res_u.resok;
+
+	if (res->status != NFS3_OK || ok->count == 0) {
+		op_part_end(r, res->status != NFS3_OK ?
+			    fs_nfs_errno(res->status) : EIO);
+		return;
+	}
+	if (op->parts_answered++ == 0)
+		memcpy(op->verf, ok->verf, sizeof(op->verf));
+	else if (memcmp(op->verf, ok->verf, sizeof(op->verf)))
+		op->flags = 1;
+	op_part_more(r, ok->count, false);
+}
+
+static void parts_end(struct fs_op *op)
+{
+	if (op->parts_err) {
+		op->ino->wb_inflight--;
+		write_failed(op, op->parts_err);
+		return;
+	}
+	write_sent(op);
 }
 
 /* The write is on the primary (and, in journal mode, in the journal):
@@ -207,6 +262,16 @@ void wb_write_acked(struct fs_op *op)
 		wb_commit_then(op, write_reply);
 	else
 		write_reply(op);
+}
+
+/* Every byte of op is on the primary: on to the record or the reply. */
+static void write_sent(struct fs_op *op)
+{
+	op->ino->wb_inflight--;
+	if (op->wj & WJ_SENT)	/* the reply also waits for the record */
+		wbj_primary_done(op, 0);
+	else
+		wb_write_acked(op);
 }
 
 static void write_fail(struct rep_req *r, int err)
@@ -243,7 +308,8 @@ void wb_write(struct fs_op *op)
 		return;
 	}
 	ino->wb_inflight++;
-	op_submit(op);
+	if (!op_parts_send(op, part_send, part_done, parts_end))
+		op_submit(op);
 }
 
 /* ---- COMMIT and re-send ----

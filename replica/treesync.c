@@ -454,7 +454,10 @@ static int compare_entry(struct ts *t, const struct apl_fh *sdir,
 		       sa.rdev_minor, da.rdev_major, da.rdev_minor);
 		redo = true;
 	} else if (!present) {
-		ts_differ(t, "missing in the destination");
+		/* one answer covers a directory's whole tree: say so */
+		ts_differ(t, "missing in the destination%s",
+			  sa.type == APL_NF3DIR ? ", with everything in it" :
+			  "");
 	}
 	if (rc)
 		return rc;
@@ -602,7 +605,9 @@ static int sync_dir(struct ts *t, const struct apl_fh *sdir,
 		t->st->entries++;
 		t->counted = false;
 		t->fix_this = outer && wanted(t);
-		ts_differ(t, "only in the destination");
+		ts_differ(t, "only in the destination%s",
+			  dn.v[i].attr.valid && dn.v[i].attr.type ==
+			  APL_NF3DIR ? ", with everything in it" : "");
 		if (ts_fixing(t)) {
 			rc = remove_tree(t, ddir, dn.v[i].name);
 			t->st->fixed += !rc;

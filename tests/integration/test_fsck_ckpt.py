@@ -69,6 +69,11 @@ def test_a_damaged_checkpoint_is_rebuilt_from_the_primary(lab):
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert "both checkpoint slots are damaged" in proc.stdout, proc.stdout
     assert ckpt_file(lab).read_bytes() == damaged
+    proc = fsck(lab, "-n", "--json")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    node = json.loads(proc.stdout)["nodes"][0]
+    assert node["checkpoint_seq"] is None, node
+    assert node["checkpoint_damaged"] is True, node
     proc = fsck2(lab, "-p")
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert ckpt_file(lab).read_bytes() == damaged

@@ -314,3 +314,32 @@ def test_interactive_resync_asks_per_object_after_the_report(lab):
     assert "d/f: mode 0600 / 0644" in proc.stdout, proc.stdout
     assert (mirror_dir(lab) / "only-on-a").read_bytes() == b"new"
     assert (mirror_dir(lab) / "d/e/g").read_bytes()[:1] == b"Z"
+
+
+def test_a_directory_question_says_it_covers_the_whole_tree(lab):
+    """One answer decides for a missing directory and everything in it:
+    the question says so, "no" leaves the whole tree out, "yes" brings
+    all of it."""
+    populated(lab)
+    a = lab.export_dir("a")
+    (a / "new-dir/sub").mkdir(parents=True)
+    (a / "new-dir/sub/file").write_bytes(b"deep")
+    (a / "new-dir/top").write_bytes(b"top")
+    restart(lab, "a")
+
+    def resync(answer):
+        return subprocess.run([fsck_bin(), "--resync=mirror", lab.url("b"),
+                               lab.url("a")], input=answer, text=True,
+                              capture_output=True, timeout=300)
+    p = resync("n\n")
+    assert p.returncode == 4, (p.returncode, p.stdout, p.stderr)
+    assert re.search(r"new-dir: missing in the destination, with everything "
+                     r"in it\.  Make it as in the primary\? <y>", p.stdout), \
+        p.stdout
+    assert len(re.findall(r"Make it as in", p.stdout)) == 1, p.stdout
+    assert not (mirror_dir(lab) / "new-dir").exists()
+    p = resync("y\n")
+    assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+    assert (mirror_dir(lab) / "new-dir/sub/file").read_bytes() == b"deep"
+    assert (mirror_dir(lab) / "new-dir/top").read_bytes() == b"top"
+    assert fsck2(lab, "-n", "--verify").returncode == 0

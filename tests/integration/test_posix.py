@@ -26,6 +26,7 @@ import ctypes
 import errno
 import hashlib
 import json
+import mmap
 import os
 import re
 import shutil
@@ -1302,6 +1303,44 @@ def test_large_io_single_4mib_write(d):
     finally:
         os.close(fd)
     assert len(got) == 4 * MiB and sha(got) == sha(data)
+    assert sha(read_file(p)) == sha(data)
+
+
+@pytest.mark.parametrize("size", [512 * 1024 - 1, 512 * 1024,
+                                  512 * 1024 + 1, MiB - 4095, MiB + 1,
+                                  3 * MiB + 12345])
+def test_large_requests_across_part_boundaries_and_eof(d, size):
+    """Requests of 512 KiB and more go out as parallel NFS calls
+    (fs/parts.c): the bytes must come back in place whatever the split,
+    and a read reaching past EOF must stop exactly at it."""
+    p = os.path.join(d, "f")
+    data = pattern(size, seed=size)
+    fd = os.open(p, os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        assert os.write(fd, data) == size
+    finally:
+        os.close(fd)
+    fd = os.open(p, os.O_RDONLY)     # a new open: the kernel's cache goes
+    try:
+        for off in (0, 4096, max(0, size - 700 * 1024), size - 1, size):
+            got = os.pread(fd, MiB, off)
+            assert got == data[off:off + MiB], (size, off, len(got))
+    finally:
+        os.close(fd)
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_DIRECT)
+    except OSError as e:
+        if e.errno != errno.EINVAL:
+            raise
+        return                      # a filesystem without O_DIRECT
+    try:
+        buf = mmap.mmap(-1, 2 * MiB)    # page-aligned, as O_DIRECT wants
+        off = (size // 4096) * 4096 - MiB if size > MiB else 0
+        n = os.preadv(fd, [buf], off)
+        assert n == size - off, (size, off, n)
+        assert buf[:n] == data[off:], (size, off)
+    finally:
+        os.close(fd)
     assert sha(read_file(p)) == sha(data)
 
 

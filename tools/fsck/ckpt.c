@@ -87,6 +87,7 @@ static int checkpoint_end(struct journal *j, struct fsck_node *r)
 			return rc;
 	}
 	r->have_ckpt = true;
+	r->ckpt_damaged = false;
 	r->ckpt_seq = ck.seq;
 	return 0;
 }

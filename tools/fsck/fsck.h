@@ -64,6 +64,7 @@ struct fsck_node {
 	const char *end;		/* clean, torn, damaged, refused */
 	char describe[512];
 	bool have_ckpt;
+	bool ckpt_damaged;		/* present, no slot valid */
 	uint64_t ckpt_seq;
 	uint64_t pending;
 	char quarantine[256];		/* where damaged bytes went, or "" */

@@ -283,6 +283,7 @@ static void pass23(const struct fsck_opts *o, struct journal *j, bool may,
 		return;
 	}
 	r->have_ckpt = cc.present;
+	r->ckpt_damaged = cc.present && cc.damaged;
 	r->ckpt_seq = cc.ck.seq;
 	/* an untrusted checkpoint says nothing about what is applied: all of
 	 * it may be pending (and --resync=primary must not go on) */
@@ -483,10 +484,12 @@ static void node_json(const struct fsck_node *r)
 		r->segments, r->epochs, r->end);
 	json_str(r->describe);
 	printf(",\"checkpoint_seq\":");
-	if (r->have_ckpt)
+	if (r->have_ckpt && !r->ckpt_damaged)
 		printf("%" PRIu64, r->ckpt_seq);
 	else
 		fputs("null", stdout);
+	printf(",\"checkpoint_damaged\":%s", r->ckpt_damaged ? "true" :
+	       "false");
 	printf(",\"pending\":%" PRIu64 ",\"quarantine\":", r->pending);
 	if (r->quarantine[0])
 		json_str(r->quarantine);
