@@ -235,18 +235,26 @@ void fs_file_mknod_reg(struct fs_op *op)
 
 /* ---- read ---- */
 
-static int read_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
+/* One READ of op's range [done, done + n), at most rtmax of it. */
+static int read_range_send(struct fs_op *op, size_t done, size_t n,
+			   struct rpc_context *rpc, rpc_cb cb,
+			   struct rep_req *r)
 {
-	struct fs_op *op = OP_OF(r);
-	size_t n = op->size - op->step;
 	READ3args a;
 
 	if (n > op->fs->active->rtmax)
 		n = op->fs->active->rtmax;
 	a.file = ino_fh3(op->ino);
-	a.offset = op->off + op->step;
+	a.offset = op->off + done;
 	a.count = n;
 	return rpc_nfs3_read_async(rpc, cb, &a, r);
+}
+
+static int read_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
+{
+	struct fs_op *op = OP_OF(r);
+
+	return read_range_send(op, op->step, op->size - op->step, rpc, cb, r);
 }
 
 static void read_done(struct rep_req *r, void *data)
@@ -291,14 +299,8 @@ static int read_part_send(struct rep_req *r, struct rpc_context *rpc,
 {
 	size_t off, n;
 	struct fs_op *op = op_part_op(r, &off, &n);
-	READ3args a;
 
-	if (n > op->fs->active->rtmax)
-		n = op->fs->active->rtmax;
-	a.file = ino_fh3(op->ino);
-	a.offset = op->off + off;
-	a.count = n;
-	return rpc_nfs3_read_async(rpc, cb, &a, r);
+	return read_range_send(op, off, n, rpc, cb, r);
 }
 
 static void read_part_done(struct rep_req *r, void *data)

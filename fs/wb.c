@@ -90,11 +90,11 @@ void wb_drop(struct fs_ctx *fs, struct ino *ino)
 
 /* ---- WRITE ---- */
 
-static int write_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
+/* One WRITE of op's bytes [done, done + n), at most wtmax of them. */
+static int write_range_send(struct fs_op *op, size_t done, size_t n,
+			    struct rpc_context *rpc, rpc_cb cb,
+			    struct rep_req *r)
 {
-	struct fs_op *op = OP_OF(r);
-	size_t done = op->step;
-	size_t n = op->size - done;
 	WRITE3args a;
 
 	if (n > op->fs->active->wtmax)
@@ -108,6 +108,13 @@ static int write_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 	a.data.data_len = n;
 	a.data.data_val = op->data + done;
 	return rpc_nfs3_write_async(rpc, cb, &a, r);
+}
+
+static int write_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
+{
+	struct fs_op *op = OP_OF(r);
+
+	return write_range_send(op, op->step, op->size - op->step, rpc, cb, r);
 }
 
 static void write_reply(struct fs_op *op)
@@ -194,18 +201,8 @@ static int part_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 {
 	size_t off, n;
 	struct fs_op *op = op_part_op(r, &off, &n);
-	WRITE3args a;
 
-	if (n > op->fs->active->wtmax)
-		n = op->fs->active->wtmax;
-	a.file = ino_fh3(op->ino);
-	a.offset = op->off + off;
-	a.count = n;
-	fs_failback_dirty(op->fs, op->ino);
-	a.stable = op->fs->mode == FS_MODE_FULL ? FILE_SYNC : UNSTABLE;
-	a.data.data_len = n;
-	a.data.data_val = op->data + off;
-	return rpc_nfs3_write_async(rpc, cb, &a, r);
+	return write_range_send(op, off, n, rpc, cb, r);
 }
 
 static void part_done(struct rep_req *r, void *data)
