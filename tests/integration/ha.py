@@ -292,7 +292,16 @@ class HaLab:
     # ---- faults ----
 
     def power_down(self, n):
-        """SIGKILL every daemon of the node: ctdbd, smbd, its ofsrep."""
+        """A power loss: the node's network port goes dead first, then
+        every daemon of the node is SIGKILLed (ctdbd, smbd, its ofsrep).
+        In that order, as with a real power cut: nothing of the node
+        answers any more, not the FIN of a dying ctdbd (which would tell
+        the peer at once, where a dead machine leaves it to CTDB's
+        keepalives) and not the VIP its kernel here still holds (whose
+        ARP answers and RSTs a dead machine never sends: a CI run saw
+        the client refused for two minutes)."""
+        if self.br in self.made_ns:
+            self.link(n, False)
         for pid in self._samba_helpers(n):
             os.kill(pid, signal.SIGKILL)
         if n.shell and n.shell.poll() is None:
@@ -305,12 +314,6 @@ class HaLab:
                 pass
             n.ofsrep_pid = None
         run("umount", "-l", str(n.mnt), check=False)
-        # A machine without power answers nothing, not even for the
-        # addresses its kernel here still holds: with the VIP left on its
-        # eth0, the node's kernel would answer the client's ARP and SYNs
-        # (connection refused) as a dead machine never does.
-        if self.br in self.made_ns:
-            self.link(n, False)
 
     def power_up(self, n):
         """The node boots again: ofsrep mounts (its journal was adopted
@@ -374,7 +377,14 @@ class HaLab:
                         timeout=10)
                 out.append("ofsrep status: " + (p.stdout + p.stderr)[-1500:])
             out.append("VIP on its interface: %s" % self.holds_vip(n))
-            for log in ("log.ctdb", "node.out", "smb/log.smbd"):
+            pidf = n.dir / "smbd.pid"
+            if pidf.exists():
+                pid = pidf.read_text().strip()
+                out.append("smbd %s: %s" % (pid, "running" if os.path.exists(
+                    "/proc/%s" % pid) else "gone"))
+            p = run("ip", "netns", "exec", n.ns, "ss", "-ltn", check=False)
+            out.append("listening: " + p.stdout.strip().replace("\n", "; "))
+            for log in ("log.ctdb", "node.out", "smbd.out"):
                 f = n.dir / log
                 if f.exists():
                     out.append("%s (end):\n%s" % (
