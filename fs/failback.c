@@ -21,8 +21,10 @@
  *          failback_settle; failback=manual: `ofsrep failback`)-->
  *          the loop freezes (fs->serve = SERVE_FAILBACK): new requests
  *          are held; requests of operations begun before go on to the
- *          mirror until none is left (FB_DRAIN_MS at most, else the
- *          freeze is called off and tried again later) --> FINAL
+ *          mirror until none is left, then every write the mirror
+ *          answered UNSTABLE is committed there (fb_drained) (FB_DRAIN_MS
+ *          at most, else the freeze is called off and tried again
+ *          later) --> FINAL
  *   FINAL: one quick pass over the frozen mirror, which also pairs each
  *          handle the inode table holds with its primary object; then
  *          the split-brain marker (fs/split.c) is removed: the primary
