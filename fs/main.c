@@ -118,13 +118,21 @@ static void fuse_poll_cb(struct ev_token *tok, int res)
 }
 
 /* Unmount: a spool is written to the journal first if the secondary
- * answers (else the next mount does it). */
+ * answers (else the next mount does it).  Down but connected again may
+ * mean it is coming back (its next heartbeat answer makes it UP, the
+ * writer's probe then starts the drain), or that a hung server's kernel
+ * still accepts connections: so that is waited for only as long as the
+ * health window, the longest a live server goes without an answer. */
 static bool fs_spool_settled(struct fs_ctx *fs)
 {
 	int route = atomic_load(&fs->jw.route);
+	uint64_t waited = ev_now_ms() + FS_DRAIN_MS - fs->drain_deadline_ms;
 
-	return route == JW_ROUTE_DIRECT || route == JW_ROUTE_DETACHED ||
-	       fs->secondary_health.state == HEALTH_DOWN;
+	if (route == JW_ROUTE_DIRECT || route == JW_ROUTE_DETACHED)
+		return true;
+	if (fs->secondary_health.state != HEALTH_DOWN)
+		return false;
+	return !fs->secondary.up || waited >= fs->secondary_health.window_ms;
 }
 
 /* The exports' queues and health, then the journal writer. */
