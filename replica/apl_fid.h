@@ -31,8 +31,14 @@
  *
  *   MAP       record seq introduced fid (CREATE, MKDIR, MKNOD, SYMLINK,
  *             BIND) and the mirror object has handle fh.
- *   UNLINKED  record seq removed a name of fid's object: a stale handle
- *             for it later is the orphan rule at work, not damage.
+ *   UNLINKED  record seq removed a name of fid's object (UNLINK, RMDIR,
+ *             or a RENAME that replaced it, whether or not the record
+ *             names the fid), or, after a failback, the mount removed the
+ *             object while it served the mirror (seq: the checkpoint's;
+ *             apl_revalidate): a stale handle for it later is the orphan
+ *             rule at work, not damage.  Every other mapped fid's object
+ *             is in the mirror once its records are applied
+ *             (ofsrep-fsck checks it: tools/fsck/fids.c).
  *   INTENT    written before a batch's first change: records up to seq
  *             may have been applied when the checkpoint is older.  The
  *             records after the checkpoint up to the largest INTENT are

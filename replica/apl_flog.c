@@ -362,6 +362,46 @@ int apl_mark_unlinked(struct apl *a, uint64_t fid)
 	return apl_flog_add(a, APL_FLOG_UNLINKED, apl_seq(a), fid, NULL);
 }
 
+/*
+ * After the mirror was served directly (a failover, then a failback, in
+ * the same epoch): the mount removed objects without records, so their
+ * fids would stay mapped to stale handles.  Flag each such fid UNLINKED,
+ * as if a record had removed it (it cannot be named again: the writer
+ * removed it itself), so that ofsrep-fsck's check of the map
+ * (tools/fsck/fids.c) finds only objects the mirror really lost.  One
+ * GETATTR per mapped fid, in the keeper's thread, once per failback.
+ */
+int apl_revalidate(struct apl *a)
+{
+	struct apl_attr attr;
+	uint64_t flagged = 0;
+	int rc = 0;
+
+	for (uint32_t i = 0; i < a->map.n && !rc; i++) {
+		struct apl_fid_ent *e = &a->map.ents[i];
+
+		if (e->flags & APL_FID_UNLINKED)
+			continue;
+		rc = apl_rpc_getattr(&a->rpc, &e->fh, &attr);
+		if (rc == -ESTALE) {
+			e->flags |= APL_FID_UNLINKED;
+			flagged++;
+			rc = apl_flog_add(a, APL_FLOG_UNLINKED, a->ck.seq,
+					  e->fid, NULL);
+		} else if (rc) {
+			return apl_fail(a, rc, "revalidate fid %" PRIu64
+					" after serving the mirror", e->fid);
+		}
+	}
+	if (!rc)
+		rc = apl_flog_flush(a);
+	if (rc)
+		return rc;
+	a->st.revalidated += flagged;
+	a->revalidate = false;
+	return 0;
+}
+
 /* ---- old logs ---- */
 
 /* Drop fid logs of epochs before the checkpoint's. */

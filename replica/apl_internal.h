@@ -54,6 +54,7 @@ int apl_epoch(struct apl *a, uint32_t epoch, uint64_t ckpt_seq);
 int apl_flog_add(struct apl *a, enum apl_flog_kind kind, uint64_t seq,
 		 uint64_t fid, const struct apl_fh *fh);
 int apl_flog_flush(struct apl *a);
+int apl_revalidate(struct apl *a);
 int apl_intent(struct apl *a, uint64_t seq);
 void apl_region_reset(struct apl_region *r);
 unsigned apl_keys(const struct jnl_op *op, uint64_t keys[2]);

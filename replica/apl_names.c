@@ -352,7 +352,8 @@ static int apl_unlink_found(struct apl *a, const struct jnl_op_link *l,
 	if (rc)
 		return apl_fail(a, rc, "name '%.*s' in fid %" PRIu64,
 				APL_NAME(&l->name), l->parent);
-	return l->fid ? apl_mark_unlinked(a, l->fid) : 0;
+	/* the record may name no fid (0): the map still knows the object */
+	return fid ? apl_mark_unlinked(a, fid) : 0;
 }
 
 /* UNLINK and RMDIR: the directory, the record's object if the map knows
@@ -422,8 +423,14 @@ int apl_rmdir(struct apl *a, const struct jnl_op_link *l)
 	if (rc)
 		return apl_fail(a, rc, "name '%.*s' in fid %" PRIu64,
 				APL_NAME(&l->name), l->parent);
-	/* an open directory may still get a SETATTR: tolerate it stale */
-	return l->fid ? apl_mark_unlinked(a, l->fid) : 0;
+	/* an open directory may still get a SETATTR: tolerate it stale
+	 * (the record may name no fid: the map may still know the object) */
+	if (!l->fid) {
+		struct apl_fid_ent *owner = apl_fid_by_fh(&a->map, &f.fh);
+
+		return owner ? apl_mark_unlinked(a, owner->fid) : 0;
+	}
+	return apl_mark_unlinked(a, l->fid);
 }
 
 /* What a RENAME's names hold, and the object it moves if known. */
@@ -482,7 +489,14 @@ static int apl_rename_do(struct apl *a, const struct jnl_op_rename *rn,
 		return rc;
 	rc = apl_rpc_rename(&a->rpc, &r->dir, rn->name.ptr, rn->name.len,
 			    &r->ndir, rn->newname.ptr, rn->newname.len);
-	return rc ? apl_rename_err(a, rn, rc) : 0;
+	if (rc)
+		return apl_rename_err(a, rn, rc);
+	/* a replaced directory (or a name of a linked file) is gone too:
+	 * flag its fid, as RMDIR and UNLINK do (tools/fsck/fids.c relies on
+	 * it) */
+	if (!o && r->d.found && !(r->s.found && apl_fh_eq(&r->s.fh, &r->d.fh)))
+		o = apl_fid_by_fh(&a->map, &r->d.fh);
+	return o ? apl_mark_unlinked(a, o->fid) : 0;
 }
 
 /* The second half of an exchange: target to source (unless done), the

@@ -599,6 +599,8 @@ int apl_run(struct apl *a)
 		rc = apl_list(a, &segnos, &n);
 	if (!rc && !a->st.no_journal)
 		rc = apl_start(a, segnos, n, &i);
+	if (!rc && !a->st.no_journal && a->revalidate)
+		rc = apl_revalidate(a);
 	if (!rc && !a->st.no_journal)
 		rc = apl_segments(a, segnos, n, i);
 	if (!rc)

@@ -88,6 +88,7 @@ struct apl_stats {
 	uint64_t replayed;	/* records found already applied (replay) */
 	uint64_t orphaned;	/* objects moved into mirror-orphans */
 	uint64_t reaped;	/* orphans removed at the end of the run */
+	uint64_t revalidated;	/* fids flagged by apl_revalidate */
 	uint64_t coalesced;	/* WRITE records merged into another's RPC */
 	uint64_t write_rpcs;	/* WRITE RPCs (UNSTABLE) */
 	uint64_t commits;	/* COMMIT RPCs */
@@ -163,6 +164,11 @@ struct apl {
 	size_t nwritten;
 	size_t capwritten;
 	const struct jnl_rec *rec;	/* being applied, for messages */
+	/* Set by the keeper after a failback (replica/mirror.c): the next
+	 * run first flags the mapped fids whose objects the mount removed
+	 * while it served the mirror directly (apl_revalidate); cleared
+	 * once done. */
+	bool revalidate;
 	/* The checkpoint segment's valid prefix, kept between runs of one
 	 * struct apl (the daemon's) so a run reads only what was added. */
 	uint8_t *seg_cache;

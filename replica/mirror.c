@@ -31,7 +31,9 @@
  *   any --(mirror_stop: caught up, or the deadline passed)--> STOPPED
  *   LIVE --(failback: mirror_resume, fs/failback.c)--> IDLE: the journal
  *            goes on where the handover left it; its BINDFH records
- *            introduce the objects made while the mirror was served
+ *            introduce the objects made while the mirror was served, and
+ *            the next run first flags the fids of objects removed
+ *            meanwhile (apl_revalidate, replica/apl_flog.c)
  *   IDLE --(failover: mirror_handover_release)--> LIVE: the mirror is
  *            served directly (fs/failover.c); no more runs, the lease is
  *            kept.  Before that, mirror_handover_request makes a run start
@@ -130,6 +132,7 @@ struct mirror_run {
 	uint64_t retry_at_ms;
 	uint64_t trimmed_below;	/* segments below this are gone */
 	uint64_t noprogress_until_ms;	/* a run that moved nothing */
+	uint64_t revalidated;	/* m->failbacks as of the last revalidation */
 	char last_err[JSTORE_ERR_MAX];
 };
 
@@ -312,7 +315,15 @@ static void mirror_run_once(struct mirror *m, struct mirror_run *r)
 	if (!rc) {
 		r->a.err[0] = 0;
 		r->a.st.stopped = false;
+		uint64_t gen;
+
+		pthread_mutex_lock(&m->mu);
+		gen = m->failbacks;
+		pthread_mutex_unlock(&m->mu);
+		r->a.revalidate = gen != r->revalidated;
 		rc = apl_run(&r->a);
+		if (!r->a.revalidate)
+			r->revalidated = gen;
 	}
 	atomic_fetch_add(&m->runs, 1);
 	if (rc) {
@@ -647,6 +658,7 @@ void mirror_resume(struct mirror *m)
 	m->ho_wanted = false;
 	m->ho_marked = false;	/* fs/failback.c removed it */
 	m->ho_unmark = false;
+	m->failbacks++;		/* the mount wrote the mirror directly */
 	atomic_store(&m->ho_ready, false);
 	if (atomic_load(&m->state) == MIRROR_LIVE)
 		atomic_store(&m->state, MIRROR_IDLE);

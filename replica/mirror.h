@@ -106,6 +106,9 @@ struct mirror {
 	size_t ho_mark_len;
 	bool ho_marked;		/* durable on the secondary */
 	bool ho_unmark;		/* cancelled after it was: remove it */
+	uint64_t failbacks;	/* under mu: mirror_resume calls; a run
+				 * after a new one first flags the fids the
+				 * mount removed meanwhile */
 };
 
 int mirror_start(struct mirror *m, const struct mirror_conf *conf);

@@ -89,7 +89,9 @@ static int checkpoint_end(struct journal *j, struct fsck_node *r)
 	r->have_ckpt = true;
 	r->ckpt_damaged = false;
 	r->ckpt_seq = ck.seq;
-	return 0;
+	r->ckpt_epoch = ck.epoch;
+	/* the resync may have made mapped objects again (tools/fsck/fids.c) */
+	return fsck_fids_forget(&j->js, ck.epoch, j->err, sizeof(j->err));
 }
 
 void fsck_ckpt_repair(const struct fsck_opts *o, struct journal *j,

@@ -66,8 +66,15 @@ struct fsck_node {
 	bool have_ckpt;
 	bool ckpt_damaged;		/* present, no slot valid */
 	uint64_t ckpt_seq;
+	uint32_t ckpt_epoch;
+	bool live;			/* a live mount owns the journal */
 	uint64_t pending;
 	char quarantine[256];		/* where damaged bytes went, or "" */
+	uint64_t fids_checked;		/* pass 3, fids.c */
+	uint64_t fids_gone;
+	uint64_t fids_first_gone, fids_first_seq;
+	bool fids_obsolete;		/* the mirror was rebuilt or served
+					 * directly: its fid map says nothing */
 	uint64_t tree_entries;		/* pass 4 */
 	uint64_t tree_differences;
 	uint64_t xattr_orphans;		/* blobs of removed objects found */
@@ -101,6 +108,16 @@ void fsck_trees(const struct fsck_opts *o, struct jstore *js, bool may,
  * repair or not; a failure is a problem of @r.  0 or -errno. */
 int fsck_tree_run(const struct fsck_opts *o, struct fsck_node *r,
 		  bool repair, bool may, bool to_primary, struct ts_stats *st);
+
+/* fids.c: the mirror's objects against the journal's fid map (pass 3,
+ * read-only; @journal_epoch is the epoch of the journal's last segment),
+ * the verdict after pass 4, and dropping the map after a mirror resync */
+void fsck_fids(const struct fsck_opts *o, struct jstore *js,
+	       uint32_t journal_epoch, struct fsck_node *r);
+void fsck_fids_verdict(const struct fsck_opts *o, struct jstore *js,
+		       bool obsolete, struct fsck_node *r);
+int fsck_fids_forget(struct jstore *js, uint32_t epoch, char *err,
+		     size_t errlen);
 
 /* others.c: every other node unmounted, without a split-brain marker
  * and, if @need_applied, with its journal fully applied; else false with

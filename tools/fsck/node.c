@@ -18,7 +18,10 @@
  *            refused    -> a newer ofsrep wrote it: nothing to do here.
  *   pass 2   the checkpoint: the journal must read on from it.
  *   pass 3   records after the checkpoint: replayed onto the mirror with
- *            the daemon's own applier (replica/applier.h; safe, idempotent).
+ *            the daemon's own applier (replica/applier.h; safe, idempotent);
+ *            then every object the journal's fid map names must still be
+ *            in the mirror (tools/fsck/fids.c: read-only; a lost object
+ *            is repaired only by a mirror resync).
  *
  * Every repair can be interrupted (SIGINT, SIGKILL, a dead NAS) and run
  * again: a cut is a truncate to a length, a quarantine copies before it
@@ -26,6 +29,8 @@
  * again, in a new directory), and applying is idempotent.
  * OFSREP_FSCK_KILL_AFTER=copy|move|cut makes the tool SIGKILL itself
  * after that step of a quarantine: the tests' way to prove it.
+ * OFSREP_FSCK_TRACE=1 makes pass 3's applier print a line per record and
+ * decision on stderr (replica/applier.h, conf.trace): for a developer.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -285,6 +290,7 @@ static void pass23(const struct fsck_opts *o, struct journal *j, bool may,
 	r->have_ckpt = cc.present;
 	r->ckpt_damaged = cc.present && cc.damaged;
 	r->ckpt_seq = cc.ck.seq;
+	r->ckpt_epoch = cc.ck.epoch;
 	/* an untrusted checkpoint says nothing about what is applied: all of
 	 * it may be pending (and --resync=primary must not go on) */
 	r->pending = cc.present && cc.consistent ? cc.pending : r->records;
@@ -316,6 +322,8 @@ static void pass23(const struct fsck_opts *o, struct journal *j, bool may,
 		r->exit |= FX_UNCORRECTED;
 		return;
 	}
+	if (getenv("OFSREP_FSCK_TRACE"))
+		conf.trace = stderr;
 	a = calloc(1, sizeof(*a));
 	rc = a ? apl_open(a, &conf) : -ENOMEM;
 	if (!rc)
@@ -333,6 +341,16 @@ static void pass23(const struct fsck_opts *o, struct journal *j, bool may,
 	if (a)
 		apl_close(a);
 	free(a);
+}
+
+/* The epoch of the journal's last segment (0: no segment). */
+static uint32_t last_epoch(const struct journal *j)
+{
+	const struct jnl_seg_buf *s = j->n ? &j->segs[j->n - 1] : NULL;
+
+	if (!s || s->len < JNL_SEG_HDR_SIZE)
+		return 0;
+	return jnl_get_le32(s->data + JNL_SEG_OFF_EPOCH);
 }
 
 /* The journal's lease, on a connection of its own (struct lease_conn):
@@ -374,6 +392,7 @@ static bool take_lease(const struct fsck_opts *o, struct lease_conn *lc,
 		}
 	}
 	if (busy) {
+		r->live = true;
 		lease_describe(&cur, who, sizeof(who));
 		if (o->mode == ASK_NO) {
 			fsck_say(o, "Node %" PRIu32 ": in use by %s: checking "
@@ -454,7 +473,10 @@ int fsck_node(const struct fsck_opts *o, uint32_t node, struct fsck_node *r)
 				 "yet applied to the mirror\n", node);
 			pass23(o, &j, may, r);
 			if (!fsck_interrupted && !(r->exit & FX_ERROR))
+				fsck_fids(o, &lc.js, last_epoch(&j), r);
+			if (!fsck_interrupted && !(r->exit & FX_ERROR))
 				fsck_trees(o, &lc.js, may, r);
+			fsck_fids_verdict(o, &lc.js, r->fids_obsolete, r);
 		}
 		if (rc < 0 && j.err[0] && !(r->exit & FX_UNCORRECTED)) {
 			fsck_problem(r, "error", false, "%s", j.err);
@@ -495,6 +517,8 @@ static void node_json(const struct fsck_node *r)
 		json_str(r->quarantine);
 	else
 		fputs("null", stdout);
+	printf(",\"mirror_objects_checked\":%" PRIu64 ",\"mirror_objects_gone"
+	       "\":%" PRIu64, r->fids_checked, r->fids_gone);
 	printf(",\"tree_entries\":%" PRIu64 ",\"tree_differences\":%" PRIu64
 	       ",\"xattr_orphans\":%" PRIu64 ",\"xattr_reclaimed\":%" PRIu64
 	       ",\"differences\":[", r->tree_entries, r->tree_differences,

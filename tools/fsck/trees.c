@@ -382,8 +382,11 @@ void fsck_trees(const struct fsck_opts *o, struct jstore *js, bool may,
 			     "since the failover discarded");
 		fsck_say(o, "Node %" PRIu32 ": the two sides are equal "
 			 "again: the split-brain guard is lifted\n", r->node);
+		r->fids_obsolete = true;	/* served directly till now */
 		r->exit |= FX_CORRECTED;
 	}
-	if (!to_primary)
+	if (!to_primary) {
+		r->fids_obsolete = true;
 		fsck_spool_aside(o, r->node);
+	}
 }
