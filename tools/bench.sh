@@ -52,9 +52,10 @@
 #
 # Environment (all optional):
 #   QUICK=1              quick variant
-#   BENCH_REPS           repetitions (5, quick 3)
-#   BENCH_FILES          files for create/stat/unlink/createfsync, office rounds (10000, quick 1000)
-#   BENCH_FREEZE_REPS    repetitions of the freeze rows (3, quick 1)
+#   BENCH_REPS           repetitions (3, quick 3)
+#   BENCH_FILES          files for create/stat/unlink/createfsync (10000, quick 1000)
+#   BENCH_OFFICE_ROUNDS  rounds of the office mix (3000, quick 1000)
+#   BENCH_FREEZE_REPS    repetitions of the freeze rows (2, quick 1)
 #   BENCH_SIZE           sequential file size, fio/rawnfs syntax (1g, quick 256m)
 #   BENCH_RAND_IOS       4 KiB random writes/reads per run (20000, quick 8000)
 #   BENCH_FREEZE_SECS    freeze writer's run (60, quick 12); NAS/brick
@@ -81,13 +82,17 @@ if [[ -n ${QUICK:-} && ${QUICK:-0} != 0 ]]; then
 	VARIANT=quick
 	REPS=${BENCH_REPS:-3}
 	NFILES=${BENCH_FILES:-1000}
+	OFFICE_ROUNDS=${BENCH_OFFICE_ROUNDS:-$NFILES}
 	SIZE=${BENCH_SIZE:-256m}
 	RAND_IOS=${BENCH_RAND_IOS:-8000}
 	FREEZE_SECS=${BENCH_FREEZE_SECS:-12}
 else
 	VARIANT=full
-	REPS=${BENCH_REPS:-5}
+	# 5 repetitions and 10000 office rounds took 17.5 min per repetition
+	# (2026-12-07): 3 and 3000 keep the whole run under an hour
+	REPS=${BENCH_REPS:-3}
 	NFILES=${BENCH_FILES:-10000}
+	OFFICE_ROUNDS=${BENCH_OFFICE_ROUNDS:-3000}
 	SIZE=${BENCH_SIZE:-1g}
 	RAND_IOS=${BENCH_RAND_IOS:-20000}
 	FREEZE_SECS=${BENCH_FREEZE_SECS:-60}
@@ -368,8 +373,10 @@ run_mounted() {
 	randwrite4k_16) fio_job "$sys" randwrite16 $((RAND_IOS / JOBS)) "$out" ;;
 	randread4k) fio_job "$sys" randread "$RAND_IOS" "$out" ;;
 	randread4k_16) fio_job "$sys" randread16 $((RAND_IOS / JOBS)) "$out" ;;
-	create | stat | unlink | createfsync | office)
+	create | stat | unlink | createfsync)
 		run "$PY" "$BENCHDIR/meta.py" "$wl" "${BDIR[$sys]}" "$NFILES" >"$out" ;;
+	office)
+		run "$PY" "$BENCHDIR/meta.py" "$wl" "${BDIR[$sys]}" "$OFFICE_ROUNDS" >"$out" ;;
 	esac
 }
 
@@ -612,7 +619,7 @@ freeze_gluster() {
 # freeze_reps: repetitions of the freeze rows (3, quick 1).
 freeze_phase() {
 	local wl rep n
-	n=${BENCH_FREEZE_REPS:-$([[ $VARIANT == quick ]] && echo 1 || echo 3)}
+	n=${BENCH_FREEZE_REPS:-$([[ $VARIANT == quick ]] && echo 1 || echo 2)}
 	for wl in freeze_kill freeze_hang; do
 		[[ " ${WORKLOADS[*]} " == *" $wl "* ]] || continue
 		for ((rep = 1; rep <= n; rep++)); do
@@ -642,7 +649,7 @@ report() {
 	mkdir -p "$OUT"
 	"$PY" "$BENCHDIR/report.py" "$RUNS" "$OUT" --title "$title" \
 		--note "$(date -u '+%F %T') UTC, commit $commit, $(uname -sr), $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)" \
-		--note "$REPS repetitions; seq file $SIZE; $RAND_IOS random 4 KiB writes ($JOBS jobs: $((RAND_IOS / JOBS)) each); $NFILES files" \
+		--note "$REPS repetitions; seq file $SIZE; $RAND_IOS random 4 KiB writes ($JOBS jobs: $((RAND_IOS / JOBS)) each); $NFILES files, $OFFICE_ROUNDS office rounds" \
 		--note "ofsrep -o primary_only,allow_other${MOUNT_OPTS:+,$MOUNT_OPTS} on NAS a of tools/ofsrep-lab (nfs-ganesha, VFS FSAL, over a veth)" \
 		--note "ofsrep-journal -o secondary=NAS_B,journal,node=REP,allow_other${MOUNT_OPTS:+,$MOUNT_OPTS}: the same NAS a, journal on NAS b (same lab, same disk); $(journal_note)" \
 		--note "ofsrep-full / ofsrep-async: -o mode=full / mode=async, otherwise as ofsrep-journal (own node ids)" \
