@@ -308,6 +308,8 @@ void fs_reply_entry(struct fs_op *op, const struct post_op_fh3 *fh,
 		/* A creating op: its record introduces the new fid, and the
 		 * kernel hears of the entry once the record is durable. */
 		op->journal_entry(op, ino);
+		if (op->jop.type == JNL_OP_MKDIR)	/* its own mtime */
+			fsj_dir_changed(op, ino, attr);
 		if (op->jop.type == JNL_OP_MKNOD &&
 		    S_ISREG(op->jop.u.entry.mode)) {
 			/* never opened, so no close brings its mtime */

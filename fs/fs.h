@@ -79,6 +79,7 @@ struct fs_ctx {
 	unsigned open_files;		/* open regular files, all inodes */
 	unsigned draining;		/* unmount: COMMITs still running */
 	unsigned mtime_pending;		/* release: mtime read-backs running */
+	unsigned drops_pending;		/* xattr_drop.c: checks running */
 	int ctl_fd;			/* control socket (fs/ctl.c), or -1 */
 	struct ev_token *ctl_tok;	/* its armed accept poll */
 	char ctl_path[108];
@@ -155,6 +156,14 @@ struct fs_op {
 	struct jw_wait jw;
 	struct jnl_op jop;
 	void (*ack)(struct fs_op *op);
+	unsigned jw_pending;		/* records ack waits for (fsj_commit) */
+	/* Directories this op changed, with their mtime after it as the
+	 * primary's reply gave it (fsj_dir_changed). */
+	struct fsj_dirtime {
+		struct ino *dir;
+		uint32_t sec, nsec;
+	} dirt[2];
+	unsigned ndirt;
 	unsigned wj;			/* WRITE: WJ_* (wb_journal.c) */
 	int wj_err;			/* WRITE: the primary's errno */
 	/* Entry replies: the entry, the inode it names, and the hook that
@@ -289,12 +298,20 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 void fs_xattr_free(struct fs_ctx *fs);
+/* xattr_drop.c: FORGET, which drops the blob of an inode that is gone;
+ * and the same check for an inode nobody references any more. */
+void fs_forget(struct fs_ctx *fs, struct ino *ino, uint64_t n);
+void fs_xattr_drop_if_gone(struct fs_ctx *fs, struct ino *ino);
 
 /* journal.c: journal mode (see there) */
 uint64_t fsj_fid(struct fs_ctx *fs, struct ino *ino);
 void fsj_bind(struct fs_ctx *fs, struct ino *dir, const char *name,
 	      struct ino *ino);
 void fsj_commit(struct fs_op *op, void (*ack)(struct fs_op *op));
+/* Notes that @op changed directory @dir, whose attributes after it the
+ * primary's reply carries in @after (fsj_commit journals its mtime). */
+void fsj_dir_changed(struct fs_op *op, struct ino *dir,
+		     const struct post_op_attr *after);
 int fs_getattr_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb);
 
 /* failover.c */

@@ -18,6 +18,19 @@
  * operations (directory and inode locks), so this order is one the live
  * tree went through.
  *
+ * Directory mtimes.  A directory's mtime on the primary moves with every
+ * name made or removed in it, at the server's clock, and the applier's
+ * own calls would move the mirror's at its clock.  So each op that
+ * changes a directory other than the root keeps the directory's mtime
+ * from the primary's reply (fsj_dir_changed), and fsj_commit journals it
+ * as a SETATTR (mask JNL_SA_MTIME) right after the op's own record; the
+ * reply to the application waits for that one too, so a crash cannot
+ * keep the change and lose the time.  The kernel holds a directory's
+ * lock across each op that changes it, so those records come in the
+ * order of the primary's times.  The root is left out: the export's
+ * root also holds ".ofsrep" and the hidden names, which differ between
+ * the two exports by design (and tools/fsck compares no root times).
+ *
  * Modes (fs/opts.h enum fs_mode).  journal and full: the reply waits for
  * the record to be durable.  async: the reply waits only until the record
  * is encoded into the writer's group buffer (jw_wait.early), so the lag
@@ -42,32 +55,53 @@ static struct jnl_str str_of(const char *s)
 	return (struct jnl_str){ .ptr = s, .len = s ? strlen(s) : 0 };
 }
 
-/* A record nobody waits for: its storage lives until it is encoded. */
+/* A record nobody waits for (or, with @waiter, an op's reply: see
+ * fsj_commit): its storage lives until it is encoded. */
 struct fsj_note {
 	struct jw_wait w;
 	struct jnl_op op;
+	struct fs_op *waiter;
 	char name[256];
 	char name2[256];
 };
 
+static void fsj_acked(struct fs_op *op)
+{
+	if (--op->jw_pending == 0)
+		op->ack(op);
+}
+
 static void note_ack(struct jw_wait *w)
 {
-	free(w);
+	struct fsj_note *n = (struct fsj_note *)w;
+	struct fs_op *waiter = n->waiter;
+
+	free(n);
+	if (waiter)
+		fsj_acked(waiter);
+}
+
+static struct fsj_note *note_new(const struct jnl_op *op)
+{
+	struct fsj_note *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		syslog(LOG_CRIT, "journal: out of memory for a %s record",
+		       jnl_type_name(op->type));
+	return n;
 }
 
 void fsj_note(struct fs_ctx *fs, const struct jnl_op *op)
 {
-	struct fsj_note *n = calloc(1, sizeof(*n));
+	struct fsj_note *n = note_new(op);
 
-	if (!n) {
-		syslog(LOG_CRIT, "journal: out of memory for a %s record",
-		       jnl_type_name(op->type));
+	if (!n)
 		return;
-	}
 	n->op = *op;
 	/* Copy the names: the caller's may not outlive the encoding. */
-	if (op->type == JNL_OP_SETATTR) {
-		/* no names */
+	if (op->type == JNL_OP_SETATTR ||
+	    (op->type == JNL_OP_XATTRS && !op->u.xattrs.set_len)) {
+		/* no names (an XATTRS note is a dropped blob's empty set) */
 	} else if (op->type == JNL_OP_BINDFH) {
 		memcpy(n->name, op->u.handle.fh, op->u.handle.fh_len);
 		n->op.u.handle.fh = (const uint8_t *)n->name;
@@ -117,23 +151,67 @@ void fsj_bindfh(struct fs_ctx *fs, struct ino *ino, const void *fh,
 
 static void commit_ack(struct jw_wait *w)
 {
-	struct fs_op *op = (struct fs_op *)((char *)w -
-					    offsetof(struct fs_op, jw));
+	fsj_acked((struct fs_op *)((char *)w - offsetof(struct fs_op, jw)));
+}
 
-	op->ack(op);
+void fsj_dir_changed(struct fs_op *op, struct ino *dir,
+		     const struct post_op_attr *after)
+{
+	const struct fattr3 *fa = &after->post_op_attr_u.attributes;
+	unsigned i = 0;
+
+	if (!fs_recording(op->fs) || dir == &op->fs->inodes.root ||
+	    !after->attributes_follow || fa->type != NF3DIR)
+		return;
+	while (i < op->ndirt && op->dirt[i].dir != dir)
+		i++;
+	if (i == sizeof(op->dirt) / sizeof(op->dirt[0]))
+		return;
+	op->ndirt += i == op->ndirt;
+	op->dirt[i] = (struct fsj_dirtime){ .dir = dir,
+		.sec = fa->mtime.seconds, .nsec = fa->mtime.nseconds };
 }
 
 void fsj_commit(struct fs_op *op, void (*ack)(struct fs_op *op))
 {
+	struct fsj_note *dirs[2];
+	unsigned n = 0;
+	bool early = op->fs->mode == FS_MODE_ASYNC;
+
 	if (!fs_recording(op->fs)) {
+		op->ndirt = 0;
 		ack(op);
 		return;
 	}
+	/* Built before anything is submitted: an early ack may free op. */
+	for (unsigned i = 0; i < op->ndirt; i++) {
+		struct jnl_op sa = { .type = JNL_OP_SETATTR };
+
+		sa.u.setattr.fid = fsj_fid(op->fs, op->dirt[i].dir);
+		sa.u.setattr.mask = JNL_SA_MTIME;
+		sa.u.setattr.mtime_sec = op->dirt[i].sec;
+		sa.u.setattr.mtime_nsec = op->dirt[i].nsec;
+		dirs[n] = note_new(&sa);
+		if (!dirs[n])
+			continue;
+		dirs[n]->op = sa;
+		dirs[n]->w.op = &dirs[n]->op;
+		dirs[n]->w.ack = note_ack;
+		n++;
+	}
+	op->ndirt = 0;
 	op->ack = ack;
 	op->jw.op = &op->jop;
 	op->jw.ack = commit_ack;
-	op->jw.early = op->fs->mode == FS_MODE_ASYNC;
+	op->jw.early = early;
+	/* The reply waits for the last directory time as well (unless
+	 * async, whose reply waits for nothing durable). */
+	op->jw_pending = 1 + (n && !early);
+	if (n && !early)
+		dirs[n - 1]->waiter = op;
 	jw_submit(&op->fs->jw, &op->jw);
+	for (unsigned i = 0; i < n; i++)
+		jw_submit(&op->fs->jw, &dirs[i]->w);
 }
 
 /* The record of a creating op (CREATE, MKDIR, MKNOD, SYMLINK) for its new

@@ -162,6 +162,7 @@ static void fs_after_batch(void *ctx)
 				       "files", fs->draining);
 		}
 		if ((!fs->draining && !fs->mtime_pending &&
+		     !fs->drops_pending &&
 		     (!fs->journaling || (jw_idle(&fs->jw) &&
 					  fs_spool_settled(fs)))) ||
 		    ev_now_ms() > fs->drain_deadline_ms) {

@@ -106,7 +106,7 @@ void fs_op_forget(fuse_req_t req, fuse_ino_t nodeid, uint64_t nlookup)
 {
 	struct fs_ctx *fs = fs_of(req);
 
-	ino_forget(&fs->inodes, ino_get(&fs->inodes, nodeid), nlookup);
+	fs_forget(fs, ino_get(&fs->inodes, nodeid), nlookup);
 	fuse_reply_none(req);
 }
 
@@ -116,8 +116,8 @@ void fs_op_forget_multi(fuse_req_t req, size_t count,
 	struct fs_ctx *fs = fs_of(req);
 
 	for (size_t i = 0; i < count; i++)
-		ino_forget(&fs->inodes, ino_get(&fs->inodes, forgets[i].ino),
-			   forgets[i].nlookup);
+		fs_forget(fs, ino_get(&fs->inodes, forgets[i].ino),
+			  forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -400,7 +400,7 @@ static void journal_link(struct fs_op *op, struct ino *ino)
 
 /* The end of MKDIR, SYMLINK and MKNOD, whose results share one shape. */
 static void made_done(struct fs_op *op, int status, post_op_fh3 *obj,
-		      post_op_attr *attr)
+		      post_op_attr *attr, wcc_data *dir_wcc)
 {
 	if (retried_exist(op, status)) {
 		finish_lookup(op);
@@ -410,6 +410,7 @@ static void made_done(struct fs_op *op, int status, post_op_fh3 *obj,
 		op_reply_err(op, fs_nfs_errno(status));
 		return;
 	}
+	fsj_dir_changed(op, op->ino, &dir_wcc->after);
 	fs_reply_entry(op, obj, attr, false);
 }
 
@@ -429,7 +430,8 @@ static void mkdir_done(struct rep_req *r, void *data)
 	MKDIR3res *res = data;
 
 	made_done(OP_OF(r), res->status, &res->MKDIR3res_u.resok.obj,
-		  &res->MKDIR3res_u.resok.obj_attributes);
+		  &res->MKDIR3res_u.resok.obj_attributes,
+		  &res->MKDIR3res_u.resok.dir_wcc);
 }
 
 void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -463,7 +465,8 @@ static void symlink_done(struct rep_req *r, void *data)
 	SYMLINK3res *res = data;
 
 	made_done(OP_OF(r), res->status, &res->SYMLINK3res_u.resok.obj,
-		  &res->SYMLINK3res_u.resok.obj_attributes);
+		  &res->SYMLINK3res_u.resok.obj_attributes,
+		  &res->SYMLINK3res_u.resok.dir_wcc);
 }
 
 /* libnfs 4.0 encodes a SYMLINK call into a fixed 4 KiB buffer, so the
@@ -529,7 +532,8 @@ static void mknod_done(struct rep_req *r, void *data)
 	MKNOD3res *res = data;
 
 	made_done(OP_OF(r), res->status, &res->MKNOD3res_u.resok.obj,
-		  &res->MKNOD3res_u.resok.obj_attributes);
+		  &res->MKNOD3res_u.resok.obj_attributes,
+		  &res->MKNOD3res_u.resok.dir_wcc);
 }
 
 /* Regular files made by mknod(2) go through CREATE (ops_file.c). */
@@ -586,6 +590,7 @@ static void link_done(struct rep_req *r, void *data)
 		op_reply_err(op, fs_nfs_errno(res->status));
 		return;
 	}
+	fsj_dir_changed(op, op->ino, &res->LINK3res_u.resok.linkdir_wcc.after);
 	fh.handle_follows = 1;
 	fh.post_op_fh3_u.handle = ino_fh3(op->ino2);
 	fs_reply_entry(op, &fh, &res->LINK3res_u.resok.file_attributes,

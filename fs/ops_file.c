@@ -192,6 +192,7 @@ static void create_done(struct rep_req *r, void *data)
 		op_reply_err(op, fs_nfs_errno(res->status));
 		return;
 	}
+	fsj_dir_changed(op, op->ino, &res->CREATE3res_u.resok.dir_wcc.after);
 	fs_reply_entry(op, &res->CREATE3res_u.resok.obj,
 		       &res->CREATE3res_u.resok.obj_attributes, op->has_fi);
 }

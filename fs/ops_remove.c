@@ -66,7 +66,12 @@ static int remove_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 
 static void remove_done(struct rep_req *r, void *data)
 {
-	reply_status(OP_OF(r), ((REMOVE3res *)data)->status, JNL_OP_UNLINK);
+	REMOVE3res *res = data;
+
+	if (res->status == NFS3_OK)
+		fsj_dir_changed(OP_OF(r), OP_OF(r)->ino,
+				&res->REMOVE3res_u.resok.dir_wcc.after);
+	reply_status(OP_OF(r), res->status, JNL_OP_UNLINK);
 }
 
 static int rmdir_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
@@ -81,7 +86,12 @@ static int rmdir_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 
 static void rmdir_done(struct rep_req *r, void *data)
 {
-	reply_status(OP_OF(r), ((RMDIR3res *)data)->status, JNL_OP_RMDIR);
+	RMDIR3res *res = data;
+
+	if (res->status == NFS3_OK)
+		fsj_dir_changed(OP_OF(r), OP_OF(r)->ino,
+				&res->RMDIR3res_u.resok.dir_wcc.after);
+	reply_status(OP_OF(r), res->status, JNL_OP_RMDIR);
 }
 
 void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -128,6 +138,9 @@ static void hide_done(struct rep_req *r, void *data)
 		op_reply_err(op, fs_nfs_errno(res->status));
 		return;
 	}
+	if (res->status == NFS3_OK)	/* the name left op->ino2 */
+		fsj_dir_changed(op, op->ino2,
+				&res->RENAME3res_u.resok.fromdir_wcc.after);
 	v->silly = true;
 	v->silly_dir_len = op->fs->inodes.root.fh_len;
 	memcpy(v->silly_dir_fh, op->fs->inodes.root.fh, v->silly_dir_len);
@@ -252,7 +265,16 @@ static int rename_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 
 static void rename_done(struct rep_req *r, void *data)
 {
-	reply_status(OP_OF(r), ((RENAME3res *)data)->status, JNL_OP_RENAME);
+	struct fs_op *op = OP_OF(r);
+	RENAME3res *res = data;
+
+	if (res->status == NFS3_OK) {
+		fsj_dir_changed(op, op->ino,
+				&res->RENAME3res_u.resok.fromdir_wcc.after);
+		fsj_dir_changed(op, op->ino2,
+				&res->RENAME3res_u.resok.todir_wcc.after);
+	}
+	reply_status(op, res->status, JNL_OP_RENAME);
 }
 
 static void rename_submit(struct fs_op *op)
@@ -336,6 +358,8 @@ static void silly_finish(struct fs_op *op, int status)
 	}
 	v->silly = false;
 	v->pins--;
+	if (status == NFS3_OK)
+		fs_xattr_drop_if_gone(op->fs, v);	/* its blob too */
 	ino_maybe_free(&op->fs->inodes, v);
 	op_free(op);
 }

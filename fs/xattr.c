@@ -58,6 +58,10 @@ void xa_finish(struct fs_op *op, int err)
 	struct ino *ino = op->ino;
 	bool exclusive = xa_job_of(op) && xa_job_of(op)->exclusive;
 
+	if (xa_job_of(op) && xa_job_of(op)->kind == XA_DROP) {
+		xa_drop_end(op, err);
+		return;
+	}
 	job_free(op);
 	if (err)
 		op_reply_err(op, err);
@@ -168,6 +172,10 @@ void xa_loaded(struct fs_op *op)
 	struct xa_job *j = xa_job_of(op);
 	struct ino_xattr *x = op->ino->xattr;
 
+	if (j->kind == XA_DROP) {	/* a level is missing: no blob */
+		xa_drop_end(op, 0);
+		return;
+	}
 	x->loaded = true;
 	x->exp = j->exp;
 	x->expires_ms = fb_mono_ms() +

@@ -26,13 +26,14 @@ struct fs_xstore {
 	struct xa_fh sub[256];		/* .ofsrep/xattr/<hh> */
 };
 
-enum xa_kind { XA_GET, XA_LIST, XA_SET, XA_REMOVE };
+/* XA_DROP: the blob of an object that is gone (fs/xattr_drop.c). */
+enum xa_kind { XA_GET, XA_LIST, XA_SET, XA_REMOVE, XA_DROP };
 
 /* What the last call sent was (the reply is decoded by it). */
 enum xa_call {
 	XC_LOOKUP_OWN, XC_LOOKUP_TOP, XC_LOOKUP_SUB, XC_LOOKUP_BLOB,
 	XC_MKDIR_OWN, XC_MKDIR_TOP, XC_MKDIR_SUB, XC_CREATE_BLOB,
-	XC_READ, XC_WRITE,
+	XC_READ, XC_WRITE, XC_REMOVE_BLOB,
 };
 
 struct xa_job {
@@ -75,5 +76,8 @@ void xa_finish(struct fs_op *op, int err);
 void xa_loaded(struct fs_op *op);
 /* The job's new set (j->next) is on the served export's disk. */
 void xa_saved(struct fs_op *op);
+
+/* xattr_drop.c: the end of an XA_DROP job (@err 0: no blob left). */
+void xa_drop_end(struct fs_op *op, int err);
 
 #endif

@@ -14,6 +14,8 @@
  *   SAVE:  the same LOOKUPs, each ENOENT answered by MKDIR (CREATE
  *          GUARDED for the blob; EEXIST: another node won, LOOKUP again)
  *          -> WRITE FILE_SYNC of the blob from offset 0.
+ *   DROP:  the same LOOKUPs of the levels -> REMOVE key (fs/xattr_drop.c);
+ *          an ENOENT anywhere means no blob.
  *   A cached handle answered with ESTALE (the store was removed behind
  *   our back) empties that store's cache and the op starts over, once.
  */
@@ -176,6 +178,14 @@ int xa_send(struct rep_req *r, struct rpc_context *rpc, rpc_cb cb)
 		j->call = mk ? XC_MKDIR_SUB : XC_LOOKUP_SUB;
 		return (mk ? send_mkdir : send_lookup)(rpc, cb, r,
 						       fh3(&st->top), j->hh);
+	}
+	if (j->kind == XA_DROP) {
+		REMOVE3args a;
+
+		j->call = XC_REMOVE_BLOB;
+		a.object.dir = fh3(&st->sub[hh]);
+		a.object.name = j->file;
+		return rpc_nfs3_remove_async(rpc, cb, &a, r);
 	}
 	if (!x->have_blob) {
 		j->call = mk ? XC_CREATE_BLOB : XC_LOOKUP_BLOB;
@@ -459,5 +469,23 @@ void xa_done(struct rep_req *r, void *data)
 	case XC_WRITE:
 		write_done(op, data);
 		return;
+	case XC_REMOVE_BLOB: {
+		REMOVE3res *res = data;
+
+		if (res->status == NFS3ERR_STALE ||
+		    res->status == NFS3ERR_BADHANDLE) {
+			xa_stale(op, "directory");
+			return;
+		}
+		if (res->status != NFS3_OK && res->status != NFS3ERR_NOENT) {
+			syslog(LOG_WARNING, "xattr: %s export: REMOVE of blob "
+			       "%s/%s failed: %s", j->exp->name, j->hh,
+			       j->file, strerror(fs_nfs_errno(res->status)));
+			xa_drop_end(op, fs_nfs_errno(res->status));
+			return;
+		}
+		xa_drop_end(op, 0);
+		return;
+	}
 	}
 }

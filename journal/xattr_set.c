@@ -63,11 +63,13 @@
  *   carry the inode generation), so a reused inode number never inherits
  *   a removed object's attributes.
  *
- *   A blob outlives its object: the data path cannot tell at unlink
- *   whether the name was the last one, so nothing removes it then.  The
- *   handle is never reused (B7), so such a blob is dead weight, never
- *   wrong; ofsrep-fsck --verify counts them and with -p/-y removes them
- *   (replica/treesync_xattr.c, tsx_reclaim).
+ *   A blob may outlive its object: the data path cannot tell at unlink
+ *   whether the name was the last one.  It removes the blobs it knows
+ *   of once the object is gone (fs/xattr_drop.c: an XATTRS record with
+ *   the empty set for an unlinked fid then removes the mirror's); the
+ *   rest stay.  The handle is never reused (B7), so such a blob is dead
+ *   weight, never wrong; ofsrep-fsck --verify counts them and with -p/-y
+ *   removes them (replica/treesync_xattr.c, tsx_reclaim).
  *
  *   A missing blob is the empty set.  An invalid blob is damage: the
  *   store reports it (EIO, logged with the key) and never treats it as

@@ -334,14 +334,32 @@ static int xattr_store(struct apl *a, uint64_t fid, const struct apl_fh *fh,
 	return 0;
 }
 
-/* XATTRS: the object's whole set replaces its blob (idempotent). */
+/* XATTRS: the object's whole set replaces its blob (idempotent).  The
+ * empty set for an unlinked object is the writer dropping the blob of an
+ * object gone from the primary (fs/xattr_drop.c): the mirror's goes too,
+ * whether the mirror object is gone or still among the orphans (a
+ * missing blob is the empty set). */
 int apl_xattrs(struct apl *a, const struct jnl_op_xattrs *x)
 {
 	struct xset set = { .buf = (uint8_t *)x->set, .len = x->set_len,
 			    .count = x->count };
+	struct apl_fid_ent *e = apl_fid_get(&a->map, x->fid);
 	struct apl_fh fh;
-	int rc = xattr_object(a, x->fid, &fh);
+	int rc;
 
+	if (x->count == 0 && e && (e->flags & APL_FID_UNLINKED)) {
+		rc = apl_fh_of(a, x->fid, &fh);
+		if (rc)
+			return rc;
+		rc = xstore_remove(&a->xs, xblob_key(fh.data, fh.len));
+		if (rc)
+			return apl_fail(a, rc, "removing the xattr blob of "
+					"removed fid %" PRIu64 " from .ofsrep/"
+					XSTORE_DIR, x->fid);
+		a->st.xattr_drops++;
+		return 0;
+	}
+	rc = xattr_object(a, x->fid, &fh);
 	if (rc)
 		return rc < 0 ? rc : 0;
 	return xattr_store(a, x->fid, &fh, &set);

@@ -80,6 +80,7 @@ struct apl_stats {
 	uint64_t skipped_xattr;	/* always 0 since xattrs are stored; kept
 				 * for the tools' JSON */
 	uint64_t xattr_sets;	/* xattr blobs written */
+	uint64_t xattr_drops;	/* blobs of removed objects removed */
 	uint64_t stale;		/* WRITE/SETATTR/COMMIT RPCs that found a
 				 * reaped orphan (ignored: no name) */
 	uint64_t first_seq;	/* of the records handled, 0 if none */

@@ -7,18 +7,21 @@
  * the same size and bytes (compared chunk by chunk; a difference is
  * reported with both files' XXH3 and the first differing byte), the same
  * mtime, and hard links to the same object where the source has them;
- * for symlinks the same target; for devices the same numbers; and the
- * same mode, owner and group; and for every object, the same extended
- * attributes (each export's xattr store, replica/treesync_xattr.c).
- * Directory times are not compared: the
- * journal does not replicate them (journal/format.h) and a copy changes
- * them anyway.  Names only in the destination are differences too.
+ * for directories the same mtime (fs/journal.c journals it after every
+ * change in a directory); for symlinks the same target; for devices the
+ * same numbers; and the same mode, owner and group; and for every object,
+ * the same extended attributes (each export's xattr store,
+ * replica/treesync_xattr.c).  The roots' own times are not compared: an
+ * export's root holds ofsrep's own ".ofsrep" and hidden names, so its
+ * mtime differs between the exports by design.  Names only in the
+ * destination are differences too.
  *
  * Repair, per difference: a missing object is created (a regular file
  * that is a further link of an object already synced is linked instead),
  * an object of another type or an extra name is removed (recursively),
  * differing bytes are rewritten FILE_SYNC from the first difference on
- * and the size cut, attributes set; mtime last, after the bytes.
+ * and the size cut, attributes set; mtime last, after the bytes, and a
+ * directory's after its entries (which move it when they are repaired).
  *
  * Both sides are read through their own libnfs connection (jstore plus
  * the applier's synchronous raw RPCs, replica/apl_rpc.h), one call at a
@@ -248,10 +251,12 @@ static void paired(struct ts *t, const struct apl_fh *src,
 		t->c->pair(t->c->arg, src, dst);
 }
 
-/* mode, owner, group; mtime of regular files (after their bytes). */
+/* mode, owner, group; mtime of regular files (after their bytes) and of
+ * directories (after their entries: @inside says a repair changed some,
+ * which moved the destination's mtime since @da was read). */
 static int sync_attrs(struct ts *t, const struct apl_fh *dfh,
 		      const struct apl_attr *sa, const struct apl_attr *da,
-		      bool fresh, bool *fixed)
+		      bool fresh, bool inside, bool *fixed)
 {
 	struct apl_sattr set = { 0 };
 
@@ -283,9 +288,26 @@ static int sync_attrs(struct ts *t, const struct apl_fh *dfh,
 		set.mtime_sec = sa->mtime_sec;
 		set.mtime_nsec = sa->mtime_nsec;
 	}
+	/* set back after repaired entries moved it: no difference of its own */
+	bool restore = false;
+
+	if (sa->type == APL_NF3DIR && (fresh || inside ||
+				       sa->mtime_sec != da->mtime_sec ||
+				       sa->mtime_nsec != da->mtime_nsec)) {
+		restore = sa->mtime_sec == da->mtime_sec &&
+			  sa->mtime_nsec == da->mtime_nsec;
+		if (!fresh && !restore)
+			ts_differ(t, "directory mtime %u.%09u / %u.%09u",
+			       sa->mtime_sec, sa->mtime_nsec, da->mtime_sec,
+			       da->mtime_nsec);
+		set.set_mtime = true;
+		set.mtime_sec = sa->mtime_sec;
+		set.mtime_nsec = sa->mtime_nsec;
+	}
 	if (!ts_fixing(t) || !(set.set_mode || set.set_uid || set.set_mtime))
 		return 0;
-	*fixed = true;
+	if (!restore || set.set_mode || set.set_uid)
+		*fixed = true;
 	if (sa->type == APL_NF3LNK)
 		return 0;	/* NFSv3 SETATTR follows no symlink; skip */
 	int rc = apl_rpc_setattr(&t->dst.rpc, dfh, &set);
@@ -408,6 +430,7 @@ static int compare_entry(struct ts *t, const struct apl_fh *sdir,
 	const struct ts_link *l, *c;
 	const struct apl_fh *linked;
 	bool present = false, fixed = false, fresh = false, redo = false;
+	bool inside = false;
 	int rc;
 
 	t->counted = false;
@@ -502,13 +525,15 @@ static int compare_entry(struct ts *t, const struct apl_fh *sdir,
 		rc = ts_sync_bytes(t, &sfh, &sa, &dfh, &da, fresh, &fixed);
 	else if (sa.type == APL_NF3DIR) {
 		bool counted = t->counted, mine = t->fix_this;
+		uint64_t fixed_before = t->st->fixed;
 
 		rc = sync_dir(t, &sfh, &dfh, false);
 		t->counted = counted;	/* the entries were counted apart */
 		t->fix_this = mine;
+		inside = t->st->fixed != fixed_before;
 	}
 	if (!rc)
-		rc = sync_attrs(t, &dfh, &sa, &da, fresh, &fixed);
+		rc = sync_attrs(t, &dfh, &sa, &da, fresh, inside, &fixed);
 	if (!rc)
 		rc = sync_xattrs(t, &sfh, &dfh, fresh, &fixed);
 	if (!rc && fixed && !fresh)

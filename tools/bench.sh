@@ -602,6 +602,8 @@ freeze_gluster() {
 	wpid=$!
 	sleep "$FREEZE_AT"
 	if [[ $wl == freeze_kill ]]; then
+		# the killed brick's ticks die with it: count them up to the kill
+		c0=$((c0 - $(cpu_ticks "$bp")))
 		kill -KILL "$bp"
 		sleep "$back"
 		gl_brick_restart || die "GlusterFS brick 1 did not come back (volume start $GL_VOL force)"

@@ -9,6 +9,7 @@ import errno
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -161,11 +162,72 @@ def test_a_damaged_blob_is_an_error_and_fsck_repairs_it(lab):
     assert_tree(mnt)
 
 
+def wait_blobs(lab, want, timeout=30):
+    """Both exports' stores hold `want` blobs within timeout (the mirror's
+    go when the keeper applies the journal)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = (len(blobs(lab.export_dir("a"))), len(blobs(lab.export_dir(
+            "b"))))
+        if got == (want, want):
+            return
+        assert time.monotonic() < deadline, (got, want)
+        time.sleep(0.3)
+
+
+def test_removing_an_object_removes_its_blob_on_both_exports(lab):
+    """The last name of an object with attributes goes (unlink, unlink
+    while open, rmdir, rename over it): its blob goes from the primary's
+    store at once and from the mirror's when the journal is applied
+    (fs/xattr_drop.c); an object that keeps another name keeps its blob,
+    and the pair then verifies with no orphan left."""
+    mnt = mount_journal(lab)
+    populate(mnt)
+    names = ("gone", "gone-open", "replaced", "mover", "linked")
+    for name in names:
+        with open(os.path.join(mnt, name), "wb") as f:
+            f.write(name.encode())
+        os.setxattr(os.path.join(mnt, name), "user.DOSATTRIB",
+                    name.encode() * 4)
+    os.mkdir(os.path.join(mnt, "gonedir"))
+    os.setxattr(os.path.join(mnt, "gonedir"), "user.dir", b"d")
+    os.link(os.path.join(mnt, "linked"), os.path.join(mnt, "d/other-name"))
+    wait_blobs(lab, 4 + 6)
+    os.unlink(os.path.join(mnt, "gone"))
+    held = open(os.path.join(mnt, "gone-open"), "rb")
+    os.unlink(os.path.join(mnt, "gone-open"))
+    assert os.getxattr(held.fileno(), "user.DOSATTRIB") == \
+        b"gone-open" * 4, "still there while open"
+    os.rename(os.path.join(mnt, "mover"), os.path.join(mnt, "replaced"))
+    os.unlink(os.path.join(mnt, "linked"))
+    os.rmdir(os.path.join(mnt, "gonedir"))
+    # gone, replaced's old object, gonedir: dropped; gone-open: open
+    wait_blobs(lab, 4 + 6 - 3)
+    held.close()
+    wait_blobs(lab, 4 + 6 - 4)
+    lab.umount()
+    proc = fsck2(lab, "-n", "--verify", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    import json
+    node = json.loads(proc.stdout)["nodes"][0]
+    assert node["xattr_orphans"] == 0, node
+    mnt = mount_journal(lab)
+    assert_tree(mnt)
+    assert os.getxattr(os.path.join(mnt, "replaced"), "user.DOSATTRIB") == \
+        b"mover" * 4
+    assert os.getxattr(os.path.join(mnt, "d/other-name"),
+                       "user.DOSATTRIB") == b"linked" * 4
+    lab.umount()
+    verify_pair(lab)
+
+
 def test_fsck_reclaims_the_blobs_of_removed_objects(lab):
-    """Nothing removes a blob when its object's last name goes; ofsrep-fsck
-    --verify finds such blobs on both exports, -n leaves them, -p removes
-    them, and the blobs of objects still there (one behind a hard link
-    whose other name was removed) stay, with their attributes."""
+    """Objects removed through a mount that never read their attributes
+    (here a second mount; or another node, or before ofsrep) leave their
+    blobs behind; ofsrep-fsck --verify finds such blobs on both exports,
+    -n leaves them, -p removes them, and the blobs of objects still there
+    (one behind a hard link whose other name was removed) stay, with
+    their attributes."""
     mnt = mount_journal(lab)
     populate(mnt)
     for name in ("gone1", "gone2", "kept", "linked"):
@@ -175,6 +237,8 @@ def test_fsck_reclaims_the_blobs_of_removed_objects(lab):
     os.mkdir(os.path.join(mnt, "gonedir"))
     os.setxattr(os.path.join(mnt, "gonedir"), "user.dir", b"d")
     os.link(os.path.join(mnt, "linked"), os.path.join(mnt, "d/other-name"))
+    lab.umount()
+    mnt = mount_journal(lab)
     for name in ("gone1", "gone2", "linked"):
         os.unlink(os.path.join(mnt, name))
     os.rmdir(os.path.join(mnt, "gonedir"))
