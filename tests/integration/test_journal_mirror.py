@@ -21,6 +21,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 sys.path.insert(0, os.path.dirname(__file__))
 import randomops  # noqa: E402
 from conftest import journal_run  # noqa: E402
