@@ -177,6 +177,7 @@ void fsj_commit(struct fs_op *op, void (*ack)(struct fs_op *op))
 	struct fsj_note *dirs[2];
 	unsigned n = 0;
 	bool early = op->fs->mode == FS_MODE_ASYNC;
+	struct jwriter *jw = &op->fs->jw;	/* op may be gone after submit */
 
 	if (!fs_recording(op->fs)) {
 		op->ndirt = 0;
@@ -209,9 +210,9 @@ void fsj_commit(struct fs_op *op, void (*ack)(struct fs_op *op))
 	op->jw_pending = 1 + (n && !early);
 	if (n && !early)
 		dirs[n - 1]->waiter = op;
-	jw_submit(&op->fs->jw, &op->jw);
+	jw_submit(jw, &op->jw);
 	for (unsigned i = 0; i < n; i++)
-		jw_submit(&op->fs->jw, &dirs[i]->w);
+		jw_submit(jw, &dirs[i]->w);
 }
 
 /* The record of a creating op (CREATE, MKDIR, MKNOD, SYMLINK) for its new

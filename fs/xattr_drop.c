@@ -110,8 +110,10 @@ static void drop_check(struct fs_ctx *fs, struct ino *ino)
 {
 	struct fs_op *op = calloc(1, sizeof(*op));
 
-	if (!op)
+	if (!op) {
+		ino_maybe_free(&fs->inodes, ino);	/* no check, no leak */
 		return;
+	}
 	op->fs = fs;
 	op->ino = ino;
 	op_count(op);
